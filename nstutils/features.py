@@ -1,0 +1,119 @@
+"""Named VGG19 feature maps of an image, with the preprocessing its weights expect.
+
+Taught in notebooks/01_images_and_features.ipynb.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+from .layers import LAYER_INDEX, VGG19_LAYERS, check_layers, pools_before
+from .weights import VGG19
+
+# Caffe's BGR channel means of the ImageNet training set, in 0-255 units (VGG's original recipe).
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# torchvision's ImageNet statistics for RGB in [0, 1].
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+POOLINGS = ("max", "avg")
+
+
+def preprocess(img: Tensor, kind: str) -> Tensor:
+    """Map an RGB image in [0, 1] to what VGG19's weights expect.
+
+    caffe: x' = 255 * x[:, ::-1] - mean_BGR (BGR order, 0-255, mean subtracted, no std);
+    imagenet: x' = (x - mean) / std. Args: img (B, 3, H, W). Returns (B, 3, H, W).
+    """
+    if kind == "caffe":
+        mean = img.new_tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+        return img.flip(1) * 255.0 - mean
+    if kind == "imagenet":
+        mean = img.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = img.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        return (img - mean) / std
+    raise ValueError(f"unknown preprocessing {kind!r}; valid: caffe, imagenet")
+
+
+def deprocess(x: Tensor, kind: str) -> Tensor:
+    """Invert :func:`preprocess` exactly (before any clipping). Returns RGB, nominally in [0, 1]."""
+    if kind == "caffe":
+        mean = x.new_tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+        return ((x + mean) / 255.0).flip(1)
+    if kind == "imagenet":
+        mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        return x * std + mean
+    raise ValueError(f"unknown preprocessing {kind!r}; valid: caffe, imagenet")
+
+
+def min_side(layers) -> int:
+    """Return the smallest image side (pixels) that reaches every layer in ``layers``."""
+    return 2 ** max(pools_before(n) for n in check_layers(layers))
+
+
+class VGGFeatures(nn.Module):
+    """Frozen VGG19 feature extractor returning ``dict[str, Tensor]`` keyed by layer name.
+
+    Args:
+        vgg: a :class:`VGG19` from :func:`load_vgg19` (it is copied, never modified).
+        layers: if given, the network is cut after the deepest of them (less memory and time);
+            calls may then only ask for layers up to that depth. Default: keep all 37.
+        pooling: "max" (VGG's own) or "avg" (Gatys et al. report smoother results with average
+            pooling; the weights were trained with max pooling, so this is a departure).
+    Call: ``extractor(img, layers=(...))`` with img (B, 3, H, W) RGB in [0, 1];
+    returns {name: (B, C_l, H_l, W_l)}.
+    """
+
+    def __init__(self, vgg: VGG19, *, layers=None, pooling: str = "max"):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
+        depth = len(VGG19_LAYERS) if layers is None else 1 + max(LAYER_INDEX[n] for n in check_layers(layers))
+        mods = []
+        for name, mod in zip(VGG19_LAYERS[:depth], vgg.features):
+            if name.startswith("pool"):
+                mod = nn.AvgPool2d(2, 2) if pooling == "avg" else nn.MaxPool2d(2, 2)
+            elif name.startswith("relu"):
+                mod = nn.ReLU(inplace=False)  # never in place: conv outputs may be features too
+            else:
+                mod = copy.deepcopy(mod)
+            mods.append(mod)
+        self.layers = VGG19_LAYERS[:depth]
+        self.net = nn.Sequential(*mods).eval().requires_grad_(False)
+        self.preprocessing = vgg.preprocessing
+        self.weights_id = vgg.weights_id
+        self.pooling = pooling
+        self.default_layers = self.layers if layers is None else check_layers(layers)
+
+    def _check(self, img: Tensor, layers: tuple[str, ...]) -> None:
+        beyond = [n for n in layers if n not in self.layers]
+        if beyond:
+            raise ValueError(f"layer {beyond[0]!r} is deeper than this extractor (cut after "
+                             f"{self.layers[-1]}); valid: {', '.join(self.layers)}")
+        if img.dim() != 4 or img.shape[1] != 3:
+            raise ValueError(f"expected an image of shape (B, 3, H, W), got {tuple(img.shape)}")
+        side = min(img.shape[-2:])
+        too_deep = [n for n in layers if side < min_side((n,))]
+        if too_deep:
+            ok = [n for n in self.layers if side >= min_side((n,))]
+            raise ValueError(f"image {img.shape[-2]}x{img.shape[-1]} is too small for "
+                             f"{too_deep[0]!r} (needs a side of at least {min_side(too_deep)} px); "
+                             f"valid at this size: {', '.join(ok)}")
+        param = next(self.net.parameters())
+        if img.device != param.device:
+            raise ValueError(f"image is on {img.device} but the extractor is on {param.device}; "
+                             "move one with .to(device)")
+
+    def forward(self, img: Tensor, layers=None) -> dict[str, Tensor]:
+        layers = self.default_layers if layers is None else check_layers(layers)
+        self._check(img, layers)
+        wanted, last = set(layers), max(LAYER_INDEX[n] for n in layers)
+        x, feats = preprocess(img, self.preprocessing), {}
+        for name, mod in zip(self.layers[: last + 1], self.net):
+            x = mod(x)
+            if name in wanted:
+                feats[name] = x
+        return feats

@@ -1,0 +1,103 @@
+"""The losses of neural style transfer, as pure functions of tensors.
+
+Normalization (chosen so that a weight means the same at 128 px and at 1024 px): every term is
+a *mean*, not a sum. The Gram matrix is divided by the number of positions H*W, the content and
+style losses are mean squared errors, and the TV loss is a mean over pixels. Gatys et al. (2016)
+write the style term of layer l as E_l = 1/(4 N_l^2 M_l^2) sum (G - A)^2 with unnormalized G;
+with our G = G_gatys / M_l that is exactly E_l = mean((G - A)^2) / 4, so our style term is 4 E_l.
+Their content loss is a sum, 1/2 sum (F - P)^2; ours is its mean (a departure, for
+resolution-independent weights). Taught in notebooks/02_gram_matrices.ipynb and 03_losses.ipynb.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import Tensor
+
+TV_KINDS = ("squared", "absolute", "power")
+
+
+def gram(feats: Tensor) -> Tensor:
+    """Channel Gram matrices, G[b,i,j] = sum_k F[b,i,k] F[b,j,k] / (H*W).
+
+    Args: feats: (B, C, H, W) feature maps.
+    Returns: (B, C, C). Dividing by H*W makes G an average over positions, independent of image size.
+    """
+    b, c, h, w = feats.shape
+    f = feats.reshape(b, c, h * w)  # (B, C, HW): each row is one channel's map, flattened
+    return torch.bmm(f, f.transpose(1, 2)) / (h * w)  # (B, C, C)
+
+
+def content_loss(feats: Tensor, target: Tensor) -> Tensor:
+    """Mean squared feature difference, L = mean((F - P)^2) (Gatys: 1/2 sum; we average).
+
+    Args: feats, target: (B, C, H, W) of the same shape. Returns a scalar.
+    """
+    if feats.shape != target.shape:
+        raise ValueError(f"content features {tuple(feats.shape)} and target {tuple(target.shape)} differ")
+    return torch.mean((feats - target) ** 2)
+
+
+def style_loss(feats: Mapping[str, Tensor], target_grams: Mapping[str, Tensor],
+               layer_weights: Mapping[str, float] | None = None) -> Tensor:
+    """Weighted sum over layers of mean squared Gram differences.
+
+    L = sum_l w_l mean((G_l - A_l)^2), G_l = gram(F_l), A_l the target Gram (B or 1, C, C).
+    ``layer_weights`` defaults to 1 / (number of layers) for each layer (Gatys et al.'s w_l).
+    """
+    layers = list(target_grams)
+    weights = layer_weights if layer_weights is not None else {n: 1.0 / len(layers) for n in layers}
+    missing = [n for n in layers if n not in feats]
+    if missing:
+        raise ValueError(f"no features for style layer {missing[0]!r}; got {', '.join(feats)}")
+    total = feats[layers[0]].new_zeros(())
+    for name in layers:
+        w = float(weights.get(name, 0.0))
+        if w:
+            total = total + w * torch.mean((gram(feats[name]) - target_grams[name]) ** 2)
+    return total
+
+
+def tv_loss(img: Tensor, kind: str = "squared") -> Tensor:
+    """Total variation of an image, a mean over neighbouring-pixel differences.
+
+    With dx = x[..., :, 1:] - x[..., :, :-1] and dy = x[..., 1:, :] - x[..., :-1, :]:
+    squared: mean(dx^2) + mean(dy^2); absolute: mean|dx| + mean|dy| (anisotropic TV);
+    power: mean((dx^2 + dy^2)^1.25), the Keras example's variant (over the (H-1) x (W-1) grid).
+    Args: img (B, 3, H, W). Returns a scalar; 0 for a constant image.
+    """
+    dx = img[..., :, 1:] - img[..., :, :-1]
+    dy = img[..., 1:, :] - img[..., :-1, :]
+    if kind == "squared":
+        return dx.pow(2).mean() + dy.pow(2).mean()
+    if kind == "absolute":
+        return dx.abs().mean() + dy.abs().mean()
+    if kind == "power":
+        a, b = dx[..., :-1, :].pow(2), dy[..., :, :-1].pow(2)
+        return (a + b).pow(1.25).mean()
+    raise ValueError(f"unknown TV kind {kind!r}; valid: {', '.join(TV_KINDS)}")
+
+
+def relative_weights(targets: Mapping[str, Tensor],
+                     weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Turn relative per-layer weights into absolute ones: w_l' = w_l / (sum_k w_k * mean(T_l^2)).
+
+    Dividing each layer's squared error by the mean square of its own target makes every term a
+    *relative* error. Gatys et al. use fixed w_l = 1/5; with the original VGG19 weights the raw
+    Gram magnitudes span five orders (relu1_1 ~1e6, relu4_1 ~1e11), so relu4_1 alone would decide
+    the style. This is a departure from the paper; it also makes a weight mean the same for the
+    Caffe and the torchvision weights. ``weights`` defaults to equal weights.
+    """
+    layers = list(targets)
+    weights = dict(weights) if weights is not None else {n: 1.0 for n in layers}
+    unknown = [n for n in weights if n not in targets]
+    if unknown:
+        raise ValueError(f"weight given for {unknown[0]!r}, which is not a target layer; "
+                         f"layers: {', '.join(layers)}")
+    total = sum(float(weights.get(n, 0.0)) for n in layers)
+    if total <= 0:
+        raise ValueError("layer weights must have a positive sum")
+    scale = {n: float(targets[n].detach().pow(2).mean()) for n in layers}
+    return {n: float(weights.get(n, 0.0)) / (total * max(scale[n], 1e-12)) for n in layers}

@@ -1,0 +1,263 @@
+"""Optimize an image so that its features match a content image and its Gram matrices a style.
+
+``stylize`` is the one entry point; its defaults live in :data:`DEFAULTS`. The image itself is
+the parameter (requires_grad on pixels, never on the network). Taught in
+notebooks/04_optimization.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Mapping
+
+import torch
+from torch import Tensor
+
+from .features import VGGFeatures
+from .objective import Targets, loss_terms, make_targets
+from .weights import load_vgg19
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise", "style")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Every default of :func:`stylize`, in one place (the CLI and the widgets read them here)."""
+
+    steps: int = 200
+    optimizer: str = "lbfgs"
+    lr: float | None = None  # None: 1.0 for L-BFGS (its line search scales the step), 0.02 for Adam
+    content_weight: float = 1.0
+    style_weight: float = 1e3
+    tv_weight: float = 1.0
+    tv_kind: str = "squared"
+    content_layers: tuple[str, ...] = ("relu4_2",)
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    init: str = "content"
+    seed: int = 0
+    lbfgs_history: int = 100
+
+
+DEFAULTS = Defaults()
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """Losses of the image that step ``step`` started from (weighted terms), and time so far."""
+
+    step: int
+    total: float
+    content: float
+    style: float
+    tv: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What ``callback`` receives after each step. ``image`` is a clamped copy (1, 3, H, W)."""
+
+    step: int
+    steps: int
+    record: StepRecord
+    image: Tensor
+
+
+@dataclass(frozen=True)
+class StylizeResult:
+    """The outcome of :func:`stylize`.
+
+    image: (1, 3, H, W) in [0, 1]; history: one StepRecord per step; snapshots: (step, image)
+    pairs on the CPU; params: every setting used; seconds: wall time; status: "completed",
+    "stopped" (the callback asked), "interrupted" (KeyboardInterrupt) or "diverged";
+    message: one readable line about how the run ended.
+    """
+
+    image: Tensor
+    history: list[StepRecord]
+    snapshots: list[tuple[int, Tensor]]
+    params: dict
+    seconds: float
+    status: str = "completed"
+    message: str = ""
+
+
+class _Diverged(Exception):
+    pass
+
+
+@dataclass
+class _Best:
+    """The lowest-loss image seen so far (kept so a diverged or interrupted run can fall back)."""
+
+    loss: float = math.inf
+    step: int = 0
+    image: Tensor | None = field(default=None, repr=False)
+
+
+def _init_image(init, content: Tensor, style: Tensor, seed: int) -> Tensor:
+    if isinstance(init, Tensor):
+        if init.shape != content.shape:
+            raise ValueError(f"init image shape {tuple(init.shape)} differs from content {tuple(content.shape)}")
+        return init.detach().to(content.device, torch.float32).clone()
+    if init == "content":
+        return content.detach().clone()
+    if init == "style":
+        return torch.nn.functional.interpolate(style, size=content.shape[-2:], mode="bilinear",
+                                               align_corners=False, antialias=True).clamp(0, 1)
+    if init == "noise":
+        gen = torch.Generator(device=content.device).manual_seed(seed)
+        return torch.rand(content.shape, generator=gen, device=content.device)
+    raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)} or a (1, 3, H, W) tensor")
+
+
+def _check_args(content: Tensor, style: Tensor, steps: int, optimizer: str) -> None:
+    for name, img in (("content", content), ("style", style)):
+        if img.dim() != 4 or img.shape[:2] != (1, 3):
+            raise ValueError(f"{name} must have shape (1, 3, H, W), got {tuple(img.shape)}")
+    if content.device != style.device:
+        raise ValueError(f"content is on {content.device} but style is on {style.device}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+
+
+def _make_optimizer(name: str, img: Tensor, lr: float, history: int) -> torch.optim.Optimizer:
+    if name == "lbfgs":
+        # max_iter=1: one call of .step() is one L-BFGS iteration, so "steps" means the same for
+        # both optimizers (Gatys et al. used L-BFGS with up to 1000 iterations).
+        return torch.optim.LBFGS([img], lr=lr, max_iter=1, history_size=history,
+                                 line_search_fn="strong_wolfe")
+    return torch.optim.Adam([img], lr=lr)
+
+
+def stylize(content: Tensor, style: Tensor, extractor: VGGFeatures | None = None, *,
+            steps: int = DEFAULTS.steps, optimizer: str = DEFAULTS.optimizer,
+            lr: float | None = DEFAULTS.lr, content_weight: float = DEFAULTS.content_weight,
+            style_weight: float = DEFAULTS.style_weight, tv_weight: float = DEFAULTS.tv_weight,
+            tv_kind: str = DEFAULTS.tv_kind, content_layers=DEFAULTS.content_layers,
+            style_layers=DEFAULTS.style_layers,
+            style_layer_weights: Mapping[str, float] | None = None, init=DEFAULTS.init,
+            seed: int = DEFAULTS.seed, snapshot_every: int | None = None,
+            callback: Callable[[StepInfo], bool | None] | None = None,
+            lbfgs_history: int = DEFAULTS.lbfgs_history) -> StylizeResult:
+    """Stylize ``content`` with ``style`` by optimizing the pixels (Gatys et al., 2016).
+
+    Minimizes alpha L_content + beta L_style + gamma L_tv (see :mod:`nstutils.objective`).
+    Args:
+        content: (1, 3, H, W) in [0, 1]; the result has its size and device.
+        style: (1, 3, H', W') in [0, 1]; any size or aspect ratio.
+        extractor: a VGGFeatures on the images' device; None builds one from the Caffe weights.
+        steps: optimizer updates (one L-BFGS iteration or one Adam step each).
+        style_layer_weights: relative weights per style layer (default equal).
+        init: "content", "noise" (uniform, from ``seed``), "style" or a tensor to continue from.
+        snapshot_every: keep a copy of the image every N steps (step 0 included).
+        callback: called after each step with a StepInfo; return True to stop early.
+    Returns: a StylizeResult. A NaN/inf loss ends the run with the best image so far
+    (status "diverged"); Ctrl-C ends it the same way with status "interrupted".
+    """
+    _check_args(content, style, steps, optimizer)
+    lr = DEFAULT_LR[optimizer] if lr is None else float(lr)
+    if extractor is None:
+        extractor = VGGFeatures(load_vgg19(), layers=(*content_layers, *style_layers)).to(content.device)
+    targets = make_targets(extractor, content, style, content_layers=content_layers,
+                           style_layers=style_layers, style_layer_weights=style_layer_weights)
+    weights = dict(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+                   tv_kind=tv_kind)
+    img = _init_image(init, content, style, seed).requires_grad_(True)
+    opt = _make_optimizer(optimizer, img, lr, lbfgs_history)
+    params = dict(steps=steps, optimizer=optimizer, lr=lr, **weights,
+                  content_layers=tuple(content_layers), style_layers=tuple(style_layers),
+                  style_layer_weights=dict(style_layer_weights or {n: 1.0 for n in style_layers}),
+                  init=init if isinstance(init, str) else "tensor", seed=seed,
+                  lbfgs_history=lbfgs_history, snapshot_every=snapshot_every,
+                  content_size=tuple(content.shape[-2:]), style_size=tuple(style.shape[-2:]),
+                  device=str(content.device), weights=extractor.weights_id,
+                  pooling=extractor.pooling, torch=torch.__version__)
+    run = _Run(img, opt, extractor, targets, weights, optimizer, steps, snapshot_every, callback)
+    return replace(run.loop(), params=params)
+
+
+class _Run:
+    """One optimization run's mutable state, private to a single ``stylize`` call."""
+
+    def __init__(self, img, opt, extractor, targets: Targets, weights, optimizer, steps,
+                 snapshot_every, callback):
+        self.img, self.opt, self.extractor, self.targets = img, opt, extractor, targets
+        self.weights, self.optimizer, self.steps = weights, optimizer, steps
+        self.snapshot_every, self.callback = snapshot_every, callback
+        self.history: list[StepRecord] = []
+        self.snapshots: list[tuple[int, Tensor]] = []
+        self.best = _Best()
+        self.first: dict | None = None  # terms of the first evaluation in the current step
+        self.prev = img.detach().clone()  # the image the current step starts from
+
+    def closure(self) -> Tensor:
+        self.opt.zero_grad(set_to_none=True)
+        terms = loss_terms(self.img, self.extractor, self.targets, **self.weights)
+        total = float(terms["total"].detach())
+        if not math.isfinite(total):
+            raise _Diverged(total)
+        terms["total"].backward()
+        if self.first is None:
+            self.first = {k: float(v.detach()) for k, v in terms.items()}
+        return terms["total"]
+
+    def _snapshot(self, step: int) -> None:
+        if self.snapshot_every and step % self.snapshot_every == 0:
+            self.snapshots.append((step, self.img.detach().clamp(0, 1).cpu().clone()))
+
+    def _step(self, step: int, start: float) -> bool:
+        """Run one update; return True if the callback asked to stop."""
+        self.first = None
+        self.opt.step(self.closure)
+        if self.optimizer == "adam":
+            # Clamping is safe for Adam (it keeps no curvature model); never inside L-BFGS, whose
+            # history would then describe a different function.
+            with torch.no_grad():
+                self.img.clamp_(0, 1)
+        f = self.first
+        rec = StepRecord(step, f["total"], f["content"], f["style"], f["tv"], time.perf_counter() - start)
+        self.history.append(rec)
+        self._snapshot(step)
+        if rec.total < self.best.loss:
+            # rec describes the image this step started from (self.prev), so that is the image
+            # whose loss is known; the image after the step is judged at the next step.
+            self.best = _Best(rec.total, step - 1, self.prev)
+        self.prev = self.img.detach().clone()
+        if self.callback is not None:
+            return bool(self.callback(StepInfo(step, self.steps, rec, self.img.detach().clamp(0, 1))))
+        return False
+
+    def loop(self) -> StylizeResult:
+        start, status, message = time.perf_counter(), "completed", ""
+        self._snapshot(0)
+        try:
+            for step in range(1, self.steps + 1):
+                if self._step(step, start):
+                    status, message = "stopped", f"stopped after step {step} of {self.steps}"
+                    break
+        except _Diverged as err:
+            status = "diverged"
+            message = (f"loss became {err.args[0]} at step {len(self.history) + 1}; returned the "
+                       f"best image (step {self.best.step}); try a smaller lr or style weight")
+        except KeyboardInterrupt:
+            status = "interrupted"
+            message = f"interrupted at step {len(self.history) + 1}; returned the best image (step {self.best.step})"
+        image = self.img.detach() if status in ("completed", "stopped") else self.best.image
+        if image is None:
+            image = self.prev
+        if not message:
+            message = f"completed {len(self.history)} steps"
+        return StylizeResult(image.clamp(0, 1).detach().clone(), self.history, self.snapshots,
+                             {}, time.perf_counter() - start, status, message)
+
+
+def history_dicts(history: list[StepRecord]) -> list[dict]:
+    """Return the history as plain dicts (for JSON, pandas or plotting)."""
+    return [asdict(r) for r in history]
