@@ -1,13 +1,16 @@
 # make demo: set up and stylize the Tübingen photo with The Starry Night (out/demo.png)
-# make test: set up and run every test (unit tests and all notebooks in quick mode)
+# make test: set up and run every test (unit tests and all notebooks in quick mode), then
+#   the widget tests again with ipywidgets 7.7.1 (Colab's version) in a second venv
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+VENV7 := .venv-w7
+PY7 := $(VENV7)/bin/python
 # torch and torchvision are pinned here only because this is the pair available offline;
 # pyproject.toml keeps lower bounds so that Colab's preinstalled versions satisfy it.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test test-widgets7 clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +27,20 @@ demo: setup
 
 test: setup
 	NSTUTILS_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest
+	$(MAKE) test-widgets7
+
+$(VENV7)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV7)
+	$(PY7) -m pip install -q --upgrade pip
+	$(PY7) -m pip install -q $(TORCH)
+	$(PY7) -m pip install -q -e ".[dev]" "ipywidgets==7.7.1"
+	touch $@
+
+# The widget tests with ipywidgets 7.7.1; addopts is cleared because it holds nbval's options.
+test-widgets7: $(VENV7)/.installed
+	$(PY7) -c "import ipywidgets; print('ipywidgets', ipywidgets.__version__)"
+	MPLBACKEND=Agg $(PY7) -m pytest -p no:nbval -p no:cacheprovider -o addopts="" \
+		-W ignore::DeprecationWarning tests/test_widgets.py
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) $(VENV7) out

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=_positive_int, default=None, metavar="N",
                    help="also write OUT_stepNNNN.png every N steps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
+    return parser
 
 
 def _progress(total: int, quiet: bool):
@@ -77,12 +77,14 @@ def _progress(total: int, quiet: bool):
 
 
 def _stylize(args) -> int:
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise ValueError(f"cannot save {out.name!r}: use a .png, .jpg or .jpeg suffix")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     content = load_image(args.content, max_side=args.size, device=device)
     style = load_image(args.style, max_side=args.style_size or args.size, device=device)
     layers = (*DEFAULTS.content_layers, *DEFAULTS.style_layers)
     extractor = VGGFeatures(load_vgg19(args.weights), layers=layers, pooling=args.pooling).to(device)
-    out = Path(args.output)
     callback, close = _progress(args.steps, args.quiet)
     try:
         result = stylize(content, style, extractor, steps=args.steps, optimizer=args.optimizer,

@@ -87,6 +87,7 @@ class VGGFeatures(nn.Module):
         self.weights_id = vgg.weights_id
         self.pooling = pooling
         self.default_layers = self.layers if layers is None else check_layers(layers)
+        self.eval().requires_grad_(False)
 
     def _check(self, img: Tensor, layers: tuple[str, ...]) -> None:
         beyond = [n for n in layers if n not in self.layers]

@@ -43,6 +43,7 @@ class Defaults:
 
 DEFAULTS = Defaults()
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+LBFGS_MAX_EVAL = 26  # function evaluations per L-BFGS step: 1 + torch's 25 line-search tries
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,11 @@ def _check_args(content: Tensor, style: Tensor, steps: int, optimizer: str) -> N
 def _make_optimizer(name: str, img: Tensor, lr: float, history: int) -> torch.optim.Optimizer:
     if name == "lbfgs":
         # max_iter=1: one call of .step() is one L-BFGS iteration, so "steps" means the same for
-        # both optimizers (Gatys et al. used L-BFGS with up to 1000 iterations).
-        return torch.optim.LBFGS([img], lr=lr, max_iter=1, history_size=history,
-                                 line_search_fn="strong_wolfe")
+        # both optimizers (Gatys et al. used L-BFGS with up to 1000 iterations). max_eval must be
+        # explicit: torch's default, max_iter * 5 // 4 = 1, leaves the line search no evaluation to
+        # backtrack with, so one rejected trial step would freeze the image for every later step.
+        return torch.optim.LBFGS([img], lr=lr, max_iter=1, max_eval=LBFGS_MAX_EVAL,
+                                 history_size=history, line_search_fn="strong_wolfe")
     return torch.optim.Adam([img], lr=lr)
 
 

@@ -93,3 +93,49 @@ def show_gram(grams: Mapping[str, Tensor], *, size: float = 3.0, log: bool = Tru
         ax.set_title(f"{label} ({m.shape[0]}x{m.shape[1]})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_layer_values(values: Mapping[str, Mapping[str, float]], *, log: bool = True,
+                      ylabel: str = "value", ax=None):
+    """Plot per-layer numbers as grouped bars: {series: {layer: value}}, one group per layer.
+
+    Layers appear in the order they are first met; a series that lacks a layer leaves a gap.
+    Returns the Figure.
+    """
+    layers = list(dict.fromkeys(n for series in values.values() for n in series))
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(1.2 * len(layers) + 2.5, 3.5))
+    width = 0.8 / max(len(values), 1)
+    for i, (label, series) in enumerate(values.items()):
+        xs = [j + (i - (len(values) - 1) / 2) * width for j, n in enumerate(layers) if n in series]
+        ax.bar(xs, [float(series[n]) for n in layers if n in series], width, label=label)
+    ax.set_xticks(range(len(layers)), layers)
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    if len(values) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def show_maps(maps: Mapping[str, Tensor], *, cmap: str = "magma", shared: bool = True,
+              ncols: int | None = None, size: float = 3.0):
+    """Show 2-D maps {label: (H, W), (1, H, W) or (1, 1, H, W)} as heat maps with a colour bar.
+
+    shared=True puts every map on one colour scale, so that brightness compares across panels.
+    Returns the Figure.
+    """
+    arrays = {k: v.detach().float().cpu().squeeze().numpy() for k, v in maps.items()}
+    bad = [k for k, a in arrays.items() if a.ndim != 2]
+    if bad:
+        raise ValueError(f"map {bad[0]!r} is not 2-D after squeezing: shape {arrays[bad[0]].shape}")
+    lo = min(float(a.min()) for a in arrays.values()) if shared else None
+    hi = max(float(a.max()) for a in arrays.values()) if shared else None
+    fig, axes = _grid(len(arrays), ncols, size)
+    for ax, (label, a) in zip(axes, arrays.items()):
+        im = ax.imshow(a, cmap=cmap, vmin=lo, vmax=hi)
+        ax.set_title(label, fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig

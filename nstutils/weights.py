@@ -40,10 +40,15 @@ class VGG19(nn.Module):
             for _ in range(convs):
                 # inplace=False: an in-place ReLU would overwrite the conv output we return as a
                 # feature (conv4_2) and break autograd when both conv and relu are requested.
-                layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=False)]
+                # Built on the meta device: no random initialisation (which would draw from the
+                # global RNG and waste time); real storage is allocated and zeroed below.
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, device="meta"), nn.ReLU(inplace=False)]
                 c_in = c_out
             layers.append(nn.MaxPool2d(2, 2))
-        self.features = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers).to_empty(device="cpu")
+        with torch.no_grad():
+            for p in self.features.parameters():
+                p.zero_()
         self.preprocessing = preprocessing
         self.weights_id = weights_id
 

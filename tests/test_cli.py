@@ -1,0 +1,54 @@
+import subprocess
+import sys
+
+import pytest
+
+import nstutils as nu
+from conftest import DATA
+
+CONTENT = str(DATA / "content/grace_hopper_portrait.jpg")
+STYLE = str(DATA / "style/picabia_udnie.jpg")
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "nstutils", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_stylize_end_to_end(tmp_path):
+    out = tmp_path / "out.png"
+    r = _cli("stylize", CONTENT, STYLE, "-o", str(out), "--size", "48", "--steps", "4", "--save-every", "2")
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("completed: 4 steps in") and str(out) in last
+    img = nu.load_image(out)
+    assert img.shape[-2:] == (48, 41)
+    assert (tmp_path / "out_step0002.png").is_file() and (tmp_path / "out_step0004.png").is_file()
+    meta = nu.read_metadata(out)
+    assert '"steps": 4' in meta["nstutils:params"] and "caffe" in meta["nstutils:params"]
+    assert "step" in r.stderr  # the progress bar
+
+
+def test_missing_file_is_one_line_error(tmp_path):
+    r = _cli("stylize", str(tmp_path / "nope.jpg"), STYLE, "-o", str(tmp_path / "o.png"), "--quiet")
+    assert r.returncode == 1
+    assert r.stderr.strip().startswith("error: image file not found") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_unreadable_image_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("hello")
+    r = _cli("stylize", str(bad), STYLE, "-o", str(tmp_path / "o.png"), "--quiet")
+    assert r.returncode == 1 and "not a readable image" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["--steps", "0"], ["--optimizer", "sgd"], ["--tv-weight", "-1"], []])
+def test_bad_arguments_exit_2(tmp_path, args):
+    base = ["stylize", CONTENT, STYLE] + (["-o", str(tmp_path / "o.png")] if args else [])
+    r = _cli(*base, *args)
+    assert r.returncode == 2 and "error" in r.stderr
+
+
+def test_bad_output_suffix(tmp_path):
+    r = _cli("stylize", CONTENT, STYLE, "-o", str(tmp_path / "o.gif"), "--quiet", "--size", "32", "--steps", "1")
+    assert r.returncode == 1 and "suffix" in r.stderr

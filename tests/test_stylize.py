@@ -1,0 +1,148 @@
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import nstutils as nu
+from conftest import DATA
+
+
+def _run(content, style, extractor, **kw):
+    kw.setdefault("steps", 8)
+    return nu.stylize(content, style, extractor, **kw)
+
+
+def test_result_contract(content, style, extractor):
+    r = _run(content, style, extractor, steps=5)
+    assert r.image.shape == content.shape and r.image.dtype == torch.float32
+    assert 0 <= r.image.min() and r.image.max() <= 1
+    assert [h.step for h in r.history] == [1, 2, 3, 4, 5]
+    assert all(isinstance(getattr(h, k), float) for h in r.history for k in ("total", "content", "style", "tv", "seconds"))
+    assert r.status == "completed" and r.seconds > 0
+    for key in ("steps", "optimizer", "lr", "content_weight", "style_weight", "tv_weight", "content_layers",
+                "style_layers", "style_layer_weights", "init", "seed", "weights", "content_size", "style_size"):
+        assert key in r.params
+    assert r.params["lr"] == 1.0 and r.params["weights"].startswith("caffe")
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_loss_falls(content, style, extractor, optimizer):
+    r = _run(content, style, extractor, steps=15, optimizer=optimizer)
+    assert r.history[-1].total < 0.5 * r.history[0].total
+
+
+def test_style_statistics_move_toward_the_style(content, style, extractor):
+    r = _run(content, style, extractor, steps=20)
+    with torch.no_grad():
+        target = nu.gram(extractor(style, layers=("relu2_1",))["relu2_1"])
+        before = nu.gram(extractor(content, layers=("relu2_1",))["relu2_1"])
+        after = nu.gram(extractor(r.image, layers=("relu2_1",))["relu2_1"])
+    assert (after - target).norm() < 0.6 * (before - target).norm()
+
+
+def test_same_seed_same_image_and_seed_matters(content, style, extractor):
+    a = _run(content, style, extractor, init="noise", seed=3, steps=4)
+    b = _run(content, style, extractor, init="noise", seed=3, steps=4)
+    c = _run(content, style, extractor, init="noise", seed=4, steps=4)
+    assert torch.equal(a.image, b.image) and not torch.equal(a.image, c.image)
+
+
+def test_inputs_of_different_size_and_aspect(extractor):
+    content = nu.load_image(DATA / "content/grace_hopper_portrait.jpg", max_side=56)  # portrait
+    style = nu.load_image(DATA / "style/hokusai_great_wave.jpg", max_side=80)  # landscape
+    r = _run(content, style, extractor, steps=3, init="style")
+    assert r.image.shape == content.shape
+    assert r.params["style_size"] == tuple(style.shape[-2:])
+
+
+def test_snapshots_on_the_requested_steps(content, style, extractor):
+    r = _run(content, style, extractor, steps=10, snapshot_every=4)
+    assert [s for s, _ in r.snapshots] == [0, 4, 8]
+    assert all(img.shape == content.shape and img.device.type == "cpu" for _, img in r.snapshots)
+    torch.testing.assert_close(r.snapshots[0][1], content)
+
+
+def test_continue_from_a_tensor(content, style, extractor):
+    first = _run(content, style, extractor, steps=5)
+    more = _run(content, style, extractor, steps=5, init=first.image)
+    assert more.params["init"] == "tensor"
+    assert more.history[0].total == pytest.approx(first.history[-1].total, rel=0.5)
+    assert more.history[-1].total < first.history[-1].total
+    with pytest.raises(ValueError, match="differs from content"):
+        _run(content, style, extractor, init=first.image[..., :10])
+
+
+def test_callback_sees_each_step_and_can_stop(content, style, extractor):
+    seen = []
+
+    def callback(info):
+        seen.append(info.step)
+        assert info.image.shape == content.shape and info.steps == 10
+        return info.step == 3
+
+    r = _run(content, style, extractor, steps=10, callback=callback)
+    assert seen == [1, 2, 3] and r.status == "stopped" and len(r.history) == 3
+
+
+def test_keyboard_interrupt_returns_the_result_so_far(content, style, extractor):
+    def callback(info):
+        if info.step == 4:
+            raise KeyboardInterrupt
+
+    r = _run(content, style, extractor, steps=10, callback=callback)
+    assert r.status == "interrupted" and "interrupted" in r.message
+    assert len(r.history) == 4 and torch.isfinite(r.image).all()
+
+
+class _Poisoned(nu.VGGFeatures):
+    """An extractor that starts returning NaN after a number of calls (a diverging run)."""
+
+    def __init__(self, vgg, after):
+        super().__init__(vgg, layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
+        self.calls, self.after = 0, after
+
+    def forward(self, img, layers=None):
+        self.calls += 1
+        feats = super().forward(img, layers)
+        if self.calls > self.after:
+            feats = {k: v * float("nan") for k, v in feats.items()}
+        return feats
+
+
+def test_divergence_keeps_the_best_image(content, style, vgg):
+    r = nu.stylize(content, style, _Poisoned(vgg, after=8), steps=20)
+    assert r.status == "diverged" and "nan" in r.message.lower()
+    assert torch.isfinite(r.image).all() and r.image.mean() > 0.05  # not a black image
+    assert all(math.isfinite(h.total) for h in r.history)
+
+
+def test_bad_arguments(content, style, extractor):
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        _run(content, style, extractor, optimizer="sgd")
+    with pytest.raises(ValueError, match="unknown init"):
+        _run(content, style, extractor, init="zeros")
+    with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
+        _run(content[0], style, extractor)
+    with pytest.raises(ValueError, match="unknown layer"):
+        _run(content, style, extractor, style_layers=("relu9_1",))
+
+
+def test_defaults_build_their_own_extractor(content, style):
+    r = nu.stylize(content, style, steps=1)
+    assert r.params["weights"].startswith("caffe")
+
+
+def test_library_never_touches_the_global_rng(content, style, extractor):
+    torch.manual_seed(0)
+    state = torch.random.get_rng_state()
+    _run(content, style, extractor, init="noise", steps=2)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_import_is_light():
+    code = ("import sys, nstutils; heavy = [m for m in ('matplotlib', 'ipywidgets', 'IPython', 'tqdm') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
