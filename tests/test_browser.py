@@ -70,12 +70,18 @@ def lab(tmp_path):
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--ServerApp.root_dir={ROOT}", "--IdentityProvider.token=", "--ServerApp.password=",
            "--ServerApp.disable_check_xsrf=True", "--LabApp.expose_app_in_browser=True",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--LabApp.extension_manager=readonly", "--allow-root"]
     log = open(tmp_path / "jupyter.log", "wb")
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        wait_for_server(f"http://127.0.0.1:{port}/api/status", proc, timeout=90)
+        try:
+            wait_for_server(f"http://127.0.0.1:{port}/api/status", proc, timeout=90)
+        except (RuntimeError, TimeoutError) as err:
+            log.flush()
+            tail = (tmp_path / "jupyter.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{err}; its log ends with:\n{tail}") from None
         yield f"http://127.0.0.1:{port}"
     finally:
         for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
@@ -114,12 +120,12 @@ def test_playground_in_jupyterlab(lab):
                                    timeout=90_000)
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             # The last cell saves the result; its output names the file.
-            page.get_by_text("run002_", exact=False).wait_for(timeout=300_000)
+            page.locator(".jp-OutputArea-output pre", has_text="run002_").wait_for(timeout=300_000)
 
             app = page.locator(".jp-OutputArea-output", has=page.locator(".widget-tab")).first
             app.evaluate("el => el.scrollIntoView({block: 'start'})")
-            run_button = app.get_by_role("button", name="Run", exact=True)
-            stop_button = app.get_by_role("button", name="Stop", exact=True)
+            run_button = app.locator("button", has_text="Run").first
+            stop_button = app.locator("button", has_text="Stop").first
             assert run_button.is_enabled() and stop_button.is_disabled()
 
             # Move the style weight slider with the mouse; its readout follows.
@@ -151,5 +157,9 @@ def test_playground_in_jupyterlab(lab):
             app.evaluate("el => el.scrollIntoView({block: 'start'})")
             SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT))
+        except Exception:
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT.with_name("playground-failure.png")))
+            raise
         finally:
             browser.close()

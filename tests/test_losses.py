@@ -107,8 +107,10 @@ def test_relative_weights():
 def test_loss_terms_mean_the_same_at_128_and_1024_px(extractor):
     """The chosen normalization: each weighted term changes little with resolution.
 
-    With sum-normalized losses (Gatys' content loss, an un-normalized Gram) the terms would grow
-    by 64x (pixels) or 4096x (pixels squared) from 128 to 1024 px.
+    With sums (Gatys' content loss, an un-normalized Gram, a summed TV) the terms would grow by
+    64x (pixels) or 4096x (pixels squared) from 128 to 1024 px. With means, content and style
+    stay within 3x. TV depends on the picture: natural images are only roughly scale-invariant
+    (measured 1024/128 ratios: Petra 0.29, Tuebingen 1.9), so its bound is 4x.
     """
     terms = {}
     for side in (128, 1024):
@@ -120,6 +122,7 @@ def test_loss_terms_mean_the_same_at_128_and_1024_px(extractor):
                                   style_layers=nu.DEFAULTS.style_layers)
         with torch.no_grad():
             terms[side] = nu.loss_terms(start, extractor, targets, content_weight=1, style_weight=1, tv_weight=1)
-    for name in ("content", "style", "tv"):
+            terms[side]["tv_content"] = nu.tv_loss(content)
+    for name, bound in (("content", 3), ("style", 3), ("tv", 4), ("tv_content", 4)):
         ratio = (terms[1024][name] / terms[128][name]).item()
-        assert 1 / 3 < ratio < 3, (name, ratio)
+        assert 1 / bound < ratio < bound, (name, ratio)

