@@ -199,17 +199,31 @@ class _Run:
         self.best = _Best()
         self.first: dict | None = None  # terms of the first evaluation in the current step
         self.prev = img.detach().clone()  # the image the current step starts from
+        self.cache: tuple[Tensor, Tensor, dict] | None = None  # (image, grad, terms) of the last evaluation
 
     def closure(self) -> Tensor:
+        """Return the loss at the current image and leave its gradient in ``img.grad``.
+
+        Every L-BFGS ``.step()`` (max_iter=1) starts by evaluating the point that its previous
+        line search evaluated and accepted; reusing that evaluation when the image is bit-for-bit
+        unchanged saves a forward and backward pass, about half the cost of a step.
+        """
         self.opt.zero_grad(set_to_none=True)
-        terms = loss_terms(self.img, self.extractor, self.targets, **self.weights)
-        total = float(terms["total"].detach())
-        if not math.isfinite(total):
-            raise _Diverged(total)
-        terms["total"].backward()
+        x = self.img.detach()
+        if self.cache is not None and torch.equal(self.cache[0], x):
+            _, grad, terms = self.cache
+            self.img.grad = grad.clone()
+        else:
+            t = loss_terms(self.img, self.extractor, self.targets, **self.weights)
+            total = float(t["total"].detach())
+            if not math.isfinite(total):
+                raise _Diverged(total)
+            t["total"].backward()
+            terms = {k: float(v.detach()) for k, v in t.items()}
+            self.cache = (x.clone(), self.img.grad.detach().clone(), terms)
         if self.first is None:
-            self.first = {k: float(v.detach()) for k, v in terms.items()}
-        return terms["total"]
+            self.first = terms
+        return x.new_tensor(terms["total"])
 
     def _snapshot(self, step: int) -> None:
         if self.snapshot_every and step % self.snapshot_every == 0:

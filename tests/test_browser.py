@@ -30,9 +30,11 @@ NOTEBOOK = "notebooks/06_playground.ipynb"
 SCREENSHOT = ROOT / "artifacts" / "playground.png"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# JupyterLab settings that keep pop-ups (news, update checks) out of the screenshot.
+# JupyterLab settings: no pop-ups (news, update checks) in the screenshot, and no autosave, which
+# would write the executed notebook back into the repository.
 LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-                '{"fetchNews": "false", "checkForUpdates": false}'}
+                '{"fetchNews": "false", "checkForUpdates": false}',
+                "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": '{"autosave": false}'}
 
 
 def free_port() -> int:
@@ -58,7 +60,7 @@ def wait_for_server(url: str, proc: subprocess.Popen, timeout: float) -> None:
 @pytest.fixture
 def lab(tmp_path):
     """Start JupyterLab on a free port (quick mode, no token); yield its base URL; kill it."""
-    port = free_port()
+    port, original = free_port(), (ROOT / NOTEBOOK).read_bytes()
     for name, text in LAB_SETTINGS.items():
         (tmp_path / "settings" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "settings" / name).write_text(text)
@@ -71,7 +73,8 @@ def lab(tmp_path):
            f"--ServerApp.root_dir={ROOT}", "--IdentityProvider.token=", "--ServerApp.password=",
            "--ServerApp.disable_check_xsrf=True", "--LabApp.expose_app_in_browser=True",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--LabApp.extension_manager=readonly", "--allow-root"]
+           "--LabApp.extension_manager=readonly", "--allow-root",
+           f"--FileCheckpoints.checkpoint_dir={tmp_path / 'checkpoints'}"]
     log = open(tmp_path / "jupyter.log", "wb")
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -92,6 +95,9 @@ def lab(tmp_path):
                 except subprocess.TimeoutExpired:
                     pass
         log.close()
+        if (ROOT / NOTEBOOK).read_bytes() != original:
+            (ROOT / NOTEBOOK).write_bytes(original)
+            pytest.fail("JupyterLab saved the notebook during the test; the original was restored")
 
 
 def drag(page, handle, dx: float) -> None:
@@ -104,15 +110,15 @@ def drag(page, handle, dx: float) -> None:
 
 
 def slider_row(app, label: str):
-    return app.locator(".widget-slider", has=app.get_by_text(label, exact=True)).first
+    return app.locator(".widget-hslider", has_text=label).first
 
 
 def test_playground_in_jupyterlab(lab):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 900})  # a laptop screen
+        page.set_default_timeout(60_000)
         try:
-            page = browser.new_page(viewport={"width": 1366, "height": 900})
-            page.set_default_timeout(60_000)
             page.goto(f"{lab}/lab/tree/{NOTEBOOK}", timeout=90_000)
             page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook')",
                                    timeout=90_000)
@@ -152,7 +158,9 @@ def test_playground_in_jupyterlab(lab):
                                    timeout=180_000)
             assert app.get_by_text("steps/s", exact=False).count() == 1
             stop_button.click()
-            app.get_by_text("stopped after step", exact=False).wait_for(timeout=120_000)
+            status = app.get_by_text("stopped after step", exact=False)
+            status.wait_for(timeout=120_000)
+            assert "of 2000" in status.inner_text()  # the kernel got the steps set in the browser
             assert run_button.is_enabled() and stop_button.is_disabled()
             app.evaluate("el => el.scrollIntoView({block: 'start'})")
             SCREENSHOT.parent.mkdir(exist_ok=True)

@@ -46,9 +46,9 @@ def app(app_extractor, tmp_path):
                       out_dir=tmp_path, refresh_s=0.0, plot_s=60.0)
 
 
-def png_bytes(side: int, color=(200, 30, 30)) -> bytes:
+def png_bytes(side: int, color=(200, 30, 30), width: int | None = None) -> bytes:
     buf = io.BytesIO()
-    Image.new("RGB", (side, side), color).save(buf, "PNG")
+    Image.new("RGB", (width or side, side), color).save(buf, "PNG")
     return buf.getvalue()
 
 
@@ -103,6 +103,7 @@ def test_settings_defaults_come_from_DEFAULTS():
     assert kw["content_layers"] == nu.DEFAULTS.content_layers
     with pytest.raises(ValueError, match="no style layer"):
         Settings(style_layers=()).stylize_kwargs()
+    assert "style 1e+04" in Settings(style_weight=1e4).summary()
 
 
 def test_progress_text():
@@ -244,8 +245,16 @@ def test_errors_appear_as_messages_not_exceptions(app, monkeypatch):
     def diverging(content, *args, **kwargs):
         return nu.StylizeResult(content, [], [], {}, 0.1, "diverged", "loss became nan at step 1")
 
-    monkeypatch.setattr(nw, "stylize", diverging)
+    # A wide panorama shrunk to 64 px is 8 px high: too small for the deep style layers.
+    simulate_upload(app.controls["content_upload"], "panorama.png", png_bytes(40, width=320))
     app.controls["init"].value = "content"
+    app.controls["size"].value = 64
+    app.controls["run"].click()
+    assert app.wait(30)
+    assert "too small" in app.status.value and "error" not in app.progress_text.value
+
+    monkeypatch.setattr(nw, "stylize", diverging)
+    app.controls["content"].value = "tubingen_neckarfront"
     app.controls["run"].click()
     assert app.wait(30)
     assert "loss became nan" in app.status.value and nw.COLORS["warning"] in app.status.value
