@@ -31,7 +31,7 @@ class Defaults:
     optimizer: str = "lbfgs"
     lr: float | None = None  # None: 1.0 for L-BFGS (its line search scales the step), 0.02 for Adam
     content_weight: float = 1.0
-    style_weight: float = 1e3
+    style_weight: float = 30.0
     tv_weight: float = 1.0
     tv_kind: str = "squared"
     content_layers: tuple[str, ...] = ("relu4_2",)
