@@ -18,7 +18,7 @@ from .images import to_pil
 
 MIN_SIDE = 32
 """Uploads with a shorter side than this (pixels) are refused: too small to carry a style."""
-THUMB = 150
+THUMB = 130
 
 
 def uploaded_files(value) -> list[tuple[str, bytes]]:
@@ -70,18 +70,24 @@ class ImagePicker:
                  on_error: Callable[[str], None] | None = None):
         self.sources: dict[str, Path | bytes] = dict(samples)
         self.on_error = on_error or (lambda message: None)
-        self.dropdown = w.Dropdown(options=list(self.sources), value=value or next(iter(self.sources), None),
-                                   layout=w.Layout(width="150px"))
+        if not self.sources:
+            raise ValueError(f"no sample images for {title!r}; put .jpg files in the data folder")
+        value = value if value in self.sources else next(iter(self.sources))
+        self.dropdown = w.Dropdown(options=list(self.sources), value=value,
+                                   layout=w.Layout(width="196px"))
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="Upload",
-                                   layout=w.Layout(width="95px"))
+                                   layout=w.Layout(width="118px"))
         self.thumb = w.Image(format="jpeg", layout=w.Layout(width=f"{THUMB}px", height=f"{THUMB}px",
-                                                             object_fit="contain"))
+                                                             object_fit="contain", margin="2px 6px 2px 0"))
         self.dropdown.observe(lambda change: self._show(), names="value")
         self.upload.observe(self._on_upload, names="value")
         self._show()
-        title_html = w.HTML(f"<b>{title}</b>", layout=w.Layout(width="60px"))
-        self.box = w.VBox([w.HBox([title_html, self.dropdown]), w.HBox([self.thumb, self.upload])],
-                          layout=w.Layout(width="250px"))
+        title_html = w.HTML(f"<b>{title}</b>", layout=w.Layout(width="58px"))
+        hint = w.HTML(f"<div style='font-size:11px;line-height:1.3;color:#555;margin-top:4px'>or "
+                      f"your own JPEG or PNG, at least {MIN_SIDE} px a side</div>",
+                      layout=w.Layout(width="118px"))
+        self.box = w.VBox([w.HBox([title_html, self.dropdown]), w.HBox([self.thumb, w.VBox([self.upload, hint])])],
+                          layout=w.Layout(width="262px", margin="0 4px 0 0"))
 
     @property
     def value(self) -> str:

@@ -55,7 +55,7 @@ class Settings:
                     style_layer_weights=dict(self.style_layers), init=self.init, seed=self.seed)
 
     def summary(self) -> str:
-        """Return the settings as one short line, for the strip of previous runs."""
+        """Return every setting as one line (the tooltip of a run in the playground's strip)."""
         layers = ", ".join(n.replace("relu", "") for n, _ in self.style_layers)
         return (f"{self.content} + {self.style}; {self.size}px, {self.steps} {self.optimizer} "
                 f"steps (lr {self.lr:.3g}), init {self.init}, seed {self.seed}; weights content "

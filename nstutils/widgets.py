@@ -21,7 +21,7 @@ import ipywidgets as w
 import torch
 
 from .course import find_data, samples
-from .features import VGGFeatures
+from .features import VGGFeatures, min_side
 from .images import load_image, save_image
 from .layers import VGG19_LAYERS
 from .optimize import DEFAULT_LR, DEFAULTS, StepInfo, StepRecord, StylizeResult, stylize
@@ -29,14 +29,14 @@ from .pickers import ImagePicker, image_bytes
 from .runner import INIT_PREVIOUS, Runner, Settings, progress_text, stop_callback
 from .weights import load_vgg19
 
-STYLE_CHOICES = tuple(n for n in VGG19_LAYERS if n.endswith("_1") and n.startswith("relu")
+STYLE_CHOICES = tuple(n for n in VGG19_LAYERS if (n.startswith("relu") and n.endswith("_1"))
                       or n in DEFAULTS.style_layers)
 CONTENT_CHOICES = tuple(n for n in VGG19_LAYERS if n.startswith("relu") or n in DEFAULTS.content_layers)
 INITS = (("content", "content"), ("noise", "noise"), ("style", "style"),
          ("previous result", INIT_PREVIOUS))
 STRIP_LENGTH = 6  # previous runs kept in the strip
 COLORS = {"info": "#333", "ok": "#1b5e20", "warning": "#8a5300", "error": "#b00020"}
-_WIDE = {"description_width": "95px"}
+_WIDE = {"description_width": "110px"}
 
 
 @dataclass(frozen=True)
@@ -48,26 +48,28 @@ class Entry:
     result: StylizeResult
 
 
-def loss_plot_png(history: list[StepRecord], *, width: float = 4.1, height: float = 2.0) -> bytes:
+def loss_plot_png(history: list[StepRecord], *, width: float = 4.0, height: float = 2.0) -> bytes:
     """Draw the weighted loss terms against the step (log scale) and return PNG bytes."""
     from matplotlib.figure import Figure  # no pyplot: safe in a thread, never shown inline
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(width, height), dpi=100)
     ax = fig.add_subplot()
     steps = [r.step for r in history]
-    for term in ("total", "content", "style", "tv"):
-        ys = [getattr(r, term) for r in history]
-        ax.plot(steps, [y if y > 0 else math.nan for y in ys], label=term, lw=1.3)
+    for term, look in (("content", "C1-"), ("style", "C2-"), ("tv", "C3-"), ("total", "k--")):
+        ys = [getattr(r, term) for r in history]  # the total last and dashed: it hugs the largest term
+        ax.plot(steps, [y if y > 0 else math.nan for y in ys], look, label=term, lw=1.3)
     if history:
         ax.set_yscale("log")
     else:
         ax.text(0.5, 0.5, "the loss curves appear here", ha="center", va="center",
                 transform=ax.transAxes, fontsize=9, color="0.4")
     ax.set_xlabel("step", fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=4, loc="upper right", frameon=False)
-    fig.subplots_adjust(left=0.13, right=0.98, top=0.97, bottom=0.2)  # tight_layout is slow
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, ncol=4, loc="upper center", frameon=False)
+    fig.subplots_adjust(left=0.13, right=0.98, top=0.86, bottom=0.2)  # tight_layout is slow
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
@@ -82,7 +84,7 @@ def _log_slider(description: str, value: float, span: int = 4, **kw) -> w.FloatL
 
 
 def _small(text: str) -> w.HTML:
-    return w.HTML(f"<span style='font-size:12px;color:#555'>{text}</span>",
+    return w.HTML(f"<div style='font-size:12px;line-height:1.35;color:#555;margin:4px 0'>{text}</div>",
                   layout=w.Layout(width="470px"))
 
 
@@ -113,17 +115,16 @@ class Playground:
         self._images: dict[tuple, torch.Tensor] = {}
         self._cards: dict[int, w.Widget] = {}
         self.status = w.HTML(layout=w.Layout(width="480px", min_height="24px"))
-        self.pickers = {kind: ImagePicker(kind.capitalize(), samples(self.data, kind),
-                                          value=name if name in samples(self.data, kind) else None,
+        self.pickers = {kind: ImagePicker(kind.capitalize(), samples(self.data, kind), value=name,
                                           on_error=lambda m: self.message(m, "error"))
                         for kind, name in (("content", content), ("style", style))}
         self.controls = self._make_controls(size or (512 if self.device.type == "cuda" else 256),
                                             steps or DEFAULTS.steps)
         fixed = ("content", "style", "content_upload", "style_upload", "run", "stop", "reset", "save")
         self.defaults = {k: c.value for k, c in self.controls.items() if k not in fixed}
-        self.preview = w.Image(format="jpeg", layout=w.Layout(width="400px", height="300px",
+        self.preview = w.Image(format="jpeg", layout=w.Layout(width="390px", height="290px",
                                                               object_fit="contain"))
-        self.plot = w.Image(value=loss_plot_png([]), format="png", layout=w.Layout(width="410px"))
+        self.plot = w.Image(value=loss_plot_png([]), format="png", layout=w.Layout(width="400px"))
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="160px"))
         self.progress_text = w.Label("ready", layout=w.Layout(width="320px"))
         self.strip = w.HBox([], layout=w.Layout(overflow="auto", width="100%"))
@@ -151,8 +152,8 @@ class Playground:
                                                          readout_format=".2g", continuous_update=False,
                                                          layout=w.Layout(width="370px"))
         c.update(
-            optimizer=w.ToggleButtons(options=(("L-BFGS", "lbfgs"), ("Adam", "adam")),
-                                      value=DEFAULTS.optimizer, description="optimizer", style=_WIDE),
+            optimizer=w.Dropdown(options=(("L-BFGS", "lbfgs"), ("Adam", "adam")),
+                                 value=DEFAULTS.optimizer, description="optimizer", style=_WIDE),
             lr=_log_slider("learning rate", DEFAULTS.lr or DEFAULT_LR[DEFAULTS.optimizer], span=3),
             steps=w.IntSlider(value=steps, min=1, max=2000, description="steps", style=_WIDE,
                               continuous_update=False, layout=w.Layout(width="470px")),
@@ -166,16 +167,26 @@ class Playground:
             reset=w.Button(description="Reset defaults", icon="undo"),
             save=w.Button(description="Save PNG", icon="download", disabled=True),
         )
-        for b in ("run", "stop", "reset", "save"):
-            c[b].layout = w.Layout(width="112px")
+        for b, width in (("run", "100px"), ("stop", "100px"), ("reset", "140px"), ("save", "120px")):
+            c[b].layout = w.Layout(width=width)
         return c
+
+    def _guard(self, action):
+        """Wrap a button's action so that any error becomes a message instead of a traceback."""
+
+        def on_click(_button) -> None:
+            try:
+                action()
+            except Exception as err:
+                self.message(f"{type(err).__name__}: {err}", "error")
+
+        return on_click
 
     def _wire(self) -> None:
         c = self.controls
-        c["run"].on_click(lambda _: self.start())
-        c["stop"].on_click(lambda _: self.stop())
-        c["reset"].on_click(lambda _: self.reset())
-        c["save"].on_click(lambda _: self.save())
+        for name, action in (("run", self.start), ("stop", self.stop), ("reset", self.reset),
+                             ("save", self.save)):
+            c[name].on_click(self._guard(action))
         c["optimizer"].observe(lambda ch: setattr(c["lr"], "value", DEFAULT_LR[ch["new"]]), names="value")
 
     def _layout(self) -> w.Widget:
@@ -190,14 +201,14 @@ class Playground:
             w.VBox([c["optimizer"], c["lr"], c["steps"], c["size"], c["init"], c["seed"], _small(
                 "L-BFGS converges in fewer steps; Adam takes cheaper steps. 'previous result' "
                 "continues from the image shown on the right.")]),
-        ], layout=w.Layout(width="500px"))
+        ], layout=w.Layout(width="520px"))
         for i, title in enumerate(("Weights", "Layers", "Optimizer")):
             tabs.set_title(i, title)
         buttons = w.HBox([c["run"], c["stop"], c["reset"], c["save"]])
         left = w.VBox([w.HBox([self.pickers["content"].box, self.pickers["style"].box]), tabs, buttons,
                        w.HBox([self.progress, self.progress_text]), self.status],
-                      layout=w.Layout(width="510px", margin="0 16px 0 0"))
-        right = w.VBox([w.HTML("<b>Result</b>"), self.preview, self.plot], layout=w.Layout(width="420px"))
+                      layout=w.Layout(width="530px", margin="0 12px 0 0"))
+        right = w.VBox([w.HTML("<b>Result</b>"), self.preview, self.plot], layout=w.Layout(width="400px"))
         strip_title = w.HTML("<b>Previous runs</b> <span style='color:#555'>(newest first; "
                              "Show puts one back on the right, Continue runs on from it)</span>")
         return w.VBox([w.HBox([left, right]), strip_title, self.strip])
@@ -228,7 +239,8 @@ class Playground:
     def message(self, text: str, level: str = "info") -> None:
         """Show one line in the status area (level: info, ok, warning or error)."""
         mark = {"error": "&#9888; ", "warning": "&#9888; "}.get(level, "")
-        self.status.value = f"<span style='color:{COLORS[level]}'>{mark}{html.escape(text)}</span>"
+        self.status.value = (f"<div style='color:{COLORS[level]};line-height:1.35;font-size:13px;"
+                             f"overflow-wrap:anywhere'>{mark}{html.escape(text)}</div>")
 
     # ---- running --------------------------------------------------------------------------
     @property
@@ -240,7 +252,10 @@ class Playground:
         return self.shown.result if self.shown else None
 
     def start(self) -> bool:
-        """Start a run in a background thread; False if one is already running or settings are bad."""
+        """Start a run in a background thread; False if one is already running.
+
+        Problems found while it runs (a bad setting, an image too small) end it with a message.
+        """
         settings = self.settings()
         started = self.runner.start(lambda stop: self._job(settings, stop), on_error=lambda err: None)
         if not started:
@@ -258,7 +273,10 @@ class Playground:
         return self.runner.wait(timeout)
 
     def run(self, *, steps: int | None = None, size: int | None = None) -> StylizeResult:
-        """Run to the end in this thread (for scripts and tests) and return the result."""
+        """Run to the end in this thread (for scripts and tests) and return the result.
+
+        ``steps`` and ``size`` also move their sliders. An error is shown in the app and raised.
+        """
         if steps is not None:
             self.controls["steps"].value = steps
         if size is not None:
@@ -309,6 +327,12 @@ class Playground:
         kwargs = settings.stylize_kwargs()
         content = self._image("content", settings.content, settings.size)
         style = self._image("style", settings.style, settings.size)
+        need = min_side((*kwargs["content_layers"], *kwargs["style_layers"]))
+        for kind, img in (("content", content), ("style", style)):
+            if min(img.shape[-2:]) < need:
+                raise ValueError(f"the {kind} image is too small: {img.shape[-1]}x{img.shape[-2]} px at "
+                                 f"this size, and the chosen layers need {need} px a side; raise the "
+                                 "image size or untick the deepest style layers")
         kwargs["init"] = self._init_image(settings, content)
         extractor = self._get_extractor()
         self.progress.max, self.progress.value = settings.steps, 0
@@ -355,11 +379,12 @@ class Playground:
                 f"content {s.content_weight:.2g}, style {s.style_weight:.2g}, tv {s.tv_weight:.2g}")
         show = w.Button(description="Show", layout=w.Layout(width="72px"))
         cont = w.Button(description="Continue", layout=w.Layout(width="88px"))
-        show.on_click(lambda _: self._show(entry))
-        cont.on_click(lambda _: self.continue_from(entry))
+        show.on_click(self._guard(lambda: self._show(entry)))
+        cont.on_click(self._guard(lambda: self.continue_from(entry)))
         return w.VBox([w.Image(value=image_bytes(r.image, "jpeg", 160), format="jpeg",
                                layout=w.Layout(width="160px", height="120px", object_fit="contain")),
-                       w.HTML(f"<div style='font-size:11px;line-height:1.3'>{text}</div>"),
+                       w.HTML(f"<div style='font-size:11px;line-height:1.3' "
+                              f"title='{html.escape(s.summary(), quote=True)}'>{text}</div>"),
                        w.HBox([show, cont])], layout=w.Layout(width="172px", margin="0 8px 0 0"))
 
     def _render_strip(self) -> None:
