@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
-from .features import VGGFeatures
-from .images import load_image, save_image
-from .optimize import DEFAULTS, INITS, OPTIMIZERS, StepInfo, stylize
+from .color import COLOR_MODES, stylize_with_color
+from .features import PRECISIONS, VGGFeatures, auto_precision
+from .images import image_format, load_image, save_image
+from .provenance import read_result, result_metadata
+from .memory import GB, available_memory, estimate_memory
+from .optimize import DEFAULTS, INITS, OPTIMIZERS, StepInfo
+from .pyramid import pyramid_sizes, split_steps
 from .weights import load_vgg19
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -31,7 +34,8 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
+    """Build the parser; ``defaults`` replace the stylize options' defaults (used by --resume)."""
     parser = argparse.ArgumentParser(prog="python -m nstutils",
                                      description="Neural style transfer (Gatys et al.) on your images.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,14 +53,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-weight", type=_non_negative, default=DEFAULTS.content_weight)
     p.add_argument("--style-weight", type=_non_negative, default=DEFAULTS.style_weight)
     p.add_argument("--tv-weight", type=_non_negative, default=DEFAULTS.tv_weight)
+    p.add_argument("--color", choices=COLOR_MODES, default="none",
+                   help="keep the photo's colours: swap or luminance; or recolour the painting "
+                        "first: histogram, chol, pca, sym")
     p.add_argument("--init", choices=INITS, default=DEFAULTS.init)
     p.add_argument("--seed", type=int, default=DEFAULTS.seed)
     p.add_argument("--weights", default="caffe", help="caffe, torchvision, random, or a state-dict path")
     p.add_argument("--pooling", choices=("max", "avg"), default="max")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, ...")
+    p.add_argument("--no-pyramid", dest="pyramid", action="store_false",
+                   help="run every step at full size (the textbook method) instead of coarse-to-fine")
+    p.add_argument("--precision", choices=("auto", *PRECISIONS), default=DEFAULTS.precision,
+                   help="bf16 runs the network in bfloat16 where the device supports it natively")
+    p.add_argument("--estimate", action="store_true",
+                   help="print the estimated peak memory and the available memory, and exit")
     p.add_argument("--save-every", type=_positive_int, default=None, metavar="N",
                    help="also write OUT_stepNNNN.png every N steps")
+    p.add_argument("--resume", metavar="PNG", default=None,
+                   help="continue from a PNG written by nstutils: start from its image, at its size, "
+                        "with its settings (options given here override them)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(**{"init_image": None, **(defaults or {})})
     return parser
 
 
@@ -78,23 +95,30 @@ def _progress(total: int, quiet: bool):
 
 def _stylize(args) -> int:
     out = Path(args.output)
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        raise ValueError(f"cannot save {out.name!r}: use a .png, .jpg or .jpeg suffix")
+    image_format(out)  # a bad suffix fails now, not after the run
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    content = load_image(args.content, max_side=args.size, device=device)
+    if args.init_image is not None:  # resuming: the content at exactly the saved image's size
+        args.init_image = args.init_image.to(device)
+        content = load_image(args.content, size=tuple(args.init_image.shape[-2:]), device=device)
+    else:
+        content = load_image(args.content, max_side=args.size, device=device)
     style = load_image(args.style, max_side=args.style_size or args.size, device=device)
     layers = (*DEFAULTS.content_layers, *DEFAULTS.style_layers)
+    if args.estimate:
+        return _estimate(args, content, layers, device)
     extractor = VGGFeatures(load_vgg19(args.weights), layers=layers, pooling=args.pooling).to(device)
     callback, close = _progress(args.steps, args.quiet)
     try:
-        result = stylize(content, style, extractor, steps=args.steps, optimizer=args.optimizer,
-                         lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
-                         tv_weight=args.tv_weight, init=args.init, seed=args.seed,
-                         snapshot_every=args.save_every, callback=callback)
+        init = args.init if args.init_image is None else args.init_image
+        result = stylize_with_color(content, style, extractor, color=args.color, steps=args.steps,
+                                    optimizer=args.optimizer, lr=args.lr,
+                                    content_weight=args.content_weight,
+                                    style_weight=args.style_weight, tv_weight=args.tv_weight,
+                                    init=init, seed=args.seed, snapshot_every=args.save_every,
+                                    callback=callback, pyramid=args.pyramid, precision=args.precision)
     finally:
         close()
-    meta = {"nstutils:params": json.dumps(result.params, default=str),
-            "nstutils:sources": json.dumps({"content": str(args.content), "style": str(args.style)})}
+    meta = result_metadata(result, {"content": str(args.content), "style": str(args.style)})
     save_image(result.image, out, metadata=meta)
     for step, img in result.snapshots:
         if step:
@@ -106,10 +130,40 @@ def _stylize(args) -> int:
     return {"completed": EXIT_OK, "stopped": EXIT_OK, "diverged": EXIT_DIVERGED}.get(result.status, EXIT_INTERRUPTED)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _estimate(args, content, layers, device) -> int:
+    """Print what a run would need against what the device has free; exit 1 if it cannot fit."""
+    size = tuple(content.shape[-2:])
+    precision = auto_precision(device) if args.precision == "auto" else args.precision
+    n = len(pyramid_sizes(size)) if args.pyramid else 1
+    need = estimate_memory(size, layers=layers, precision=precision, optimizer=args.optimizer,
+                           steps=split_steps(args.steps, n)[-1])
+    free = available_memory(device)
+    fits = free is None or need <= free
+    print(f"{size[1]}x{size[0]} on {device} ({precision}): needs about {need / GB:.2f} GB; "
+          + ("available: unknown" if free is None else f"available: {free / GB:.2f} GB")
+          + ("" if fits else " - too much"))
+    return EXIT_OK if fits else EXIT_ERROR
+
+
+# Settings stored by a saved result that are also command-line options (same names).
+RESUMABLE = ("steps", "optimizer", "lr", "content_weight", "style_weight", "tv_weight", "seed",
+             "pyramid", "precision", "color")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse; with --resume, the saved settings become the defaults, so given options win."""
     args = build_parser().parse_args(argv)
+    if args.resume:
+        saved = read_result(args.resume)
+        stored = {k: saved.params[k] for k in RESUMABLE if k in saved.params}
+        args = build_parser({**stored, "init_image": saved.image}).parse_args(argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
+        args = _parse(argv)
         return _stylize(args)
-    except (FileNotFoundError, ValueError, RuntimeError, OSError) as err:
+    except (FileNotFoundError, ValueError, RuntimeError, OSError, MemoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -19,6 +19,7 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 POOLINGS = ("max", "avg")
+PRECISIONS = ("fp32", "bf16")
 
 
 def preprocess(img: Tensor, kind: str) -> Tensor:
@@ -108,13 +109,41 @@ class VGGFeatures(nn.Module):
             raise ValueError(f"image is on {img.device} but the extractor is on {param.device}; "
                              "move one with .to(device)")
 
-    def forward(self, img: Tensor, layers=None) -> dict[str, Tensor]:
+    def forward(self, img: Tensor, layers=None, *, precision: str = "fp32") -> dict[str, Tensor]:
+        """Return {name: (B, C_l, H_l, W_l)} float32 features of ``img`` (B, 3, H, W) in [0, 1].
+
+        precision: "fp32", or "bf16" to run the convolutions in bfloat16 (autocast; about 1.5x
+        faster on CPUs with AVX512-BF16 or AMX, and on recent GPUs). The features are returned
+        as float32 either way, so Gram matrices and losses are always computed in float32.
+        """
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
         layers = self.default_layers if layers is None else check_layers(layers)
         self._check(img, layers)
         wanted, last = set(layers), max(LAYER_INDEX[n] for n in layers)
         x, feats = preprocess(img, self.preprocessing), {}
-        for name, mod in zip(self.layers[: last + 1], self.net):
-            x = mod(x)
-            if name in wanted:
-                feats[name] = x
-        return feats
+        with torch.autocast(img.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            for name, mod in zip(self.layers[: last + 1], self.net):
+                x = mod(x)
+                if name in wanted:
+                    feats[name] = x
+        return {n: f.float() for n, f in feats.items()}
+
+
+def auto_precision(device: torch.device | str) -> str:
+    """Return "bf16" where bfloat16 convolutions are fast on ``device``, else "fp32".
+
+    CPUs: only those with native bfloat16 instructions (AVX512-BF16 or AMX; without them
+    oneDNN emulates bfloat16 and it is slower than float32). CUDA: GPUs that support bfloat16.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type != "cpu":
+        return "fp32"
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:  # not Linux: stay with float32 rather than guess
+        return "fp32"
+    return "bf16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "fp32"

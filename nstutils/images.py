@@ -115,6 +115,15 @@ def to_pil(img: Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
+def image_format(path: str | Path) -> str:
+    """Return "PNG" or "JPEG" for ``path``'s suffix; raise ValueError for any other suffix."""
+    path = Path(path)
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot save {path.name!r}: use a .png, .jpg or .jpeg suffix")
+    return fmt
+
+
 def save_image(img: Tensor, path: str | Path, *, metadata: dict[str, str] | None = None,
                quality: int = 95) -> Path:
     """Write ``img`` ((1, 3, H, W) in [0, 1], clamped) as PNG or JPEG, chosen by the suffix.
@@ -123,9 +132,7 @@ def save_image(img: Tensor, path: str | Path, *, metadata: dict[str, str] | None
     Returns the path written.
     """
     path = Path(path)
-    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"cannot save {path.name!r}: use a .png, .jpg or .jpeg suffix")
+    fmt = image_format(path)
     pil = to_pil(img)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "PNG":

@@ -7,11 +7,13 @@ write the style term of layer l as E_l = 1/(4 N_l^2 M_l^2) sum (G - A)^2 with un
 with our G = G_gatys / M_l that is exactly E_l = mean((G - A)^2) / 4, so our style term is 4 E_l.
 Their content loss is a sum, 1/2 sum (F - P)^2; ours is its mean (a departure, for
 resolution-independent weights). Taught in notebooks/02_gram_matrices.ipynb and 03_losses.ipynb.
+Guided Gram matrices (one style per image region, Gatys et al. 2017) follow the same rule: a
+region's Gram is an average over that region (:func:`guided_gram`).
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -105,3 +107,74 @@ def relative_weights(targets: Mapping[str, Tensor],
         raise ValueError("layer weights must have a positive sum")
     scale = {n: float(targets[n].detach().pow(2).mean()) for n in layers}
     return {n: float(weights.get(n, 0.0)) / (total * max(scale[n], 1e-12)) for n in layers}
+
+
+def guided_gram(feats: Tensor, masks: Tensor) -> Tensor:
+    """Guided Gram matrices, one per region: the Gram of the features inside each mask.
+
+    G^k[i,j] = sum_p T_k(p)^2 F[i,p] F[j,p] / sum_p T_k(p)^2, i.e. the Gram of F * T_k divided
+    by the region's (soft) size, so that G^k is an average over region k as gram() is over the
+    whole image; an all-ones mask gives exactly gram(feats), an all-zero mask a zero matrix.
+    Gatys et al. (2017) write G^k = (F * T_k)(F * T_k)^T and leave the scale to the layer
+    weights; their code divides each guide by the root of its mean square, the same as our
+    normalization. Args: feats (1, C, H, W); masks (K, 1, H, W) in [0, 1] at the features' size.
+    Returns: (K, C, C).
+    """
+    if feats.dim() != 4 or feats.shape[0] != 1:
+        raise ValueError(f"feats must have shape (1, C, H, W), got {tuple(feats.shape)}")
+    if masks.dim() != 4 or masks.shape[1] != 1 or masks.shape[-2:] != feats.shape[-2:]:
+        raise ValueError(f"masks must have shape (K, 1, {feats.shape[-2]}, {feats.shape[-1]}) "
+                         f"to match the features, got {tuple(masks.shape)}")
+    k, c, h, w = masks.shape[0], *feats.shape[1:]
+    f = (feats * masks).reshape(k, c, h * w)  # (K, C, HW): the features seen through each mask
+    size = masks.pow(2).sum(dim=(1, 2, 3))  # (K,)
+    size = torch.where(size > 0, size, torch.ones_like(size))  # an empty region: 0 / 1, not NaN
+    return torch.bmm(f, f.transpose(1, 2)) / size.view(k, 1, 1)  # (K, C, C)
+
+
+def guided_style_loss(feats: Mapping[str, Tensor], target_grams: Mapping[str, Tensor],
+                      masks: Mapping[str, Tensor],
+                      layer_weights: Mapping[str, Sequence[float]] | None = None) -> Tensor:
+    """Style loss with one style per region (Gatys et al. 2017, spatial control).
+
+    L = sum_l sum_k w_l^k mean((G_l^k - A_l^k)^2), G_l^k = guided_gram(F_l, T_l)[k].
+    Args: feats {layer: (1, C, H_l, W_l)}; target_grams {layer: (K, C, C)}; masks {layer:
+    (K, 1, H_l, W_l)} (see :func:`nstutils.masks.layer_masks`); layer_weights {layer: K floats}
+    (absolute, see :func:`guided_relative_weights`), default 1 / (number of layers) each.
+    Returns a scalar.
+    """
+    layers = list(target_grams)
+    missing = [n for n in layers if n not in feats or n not in masks]
+    if missing:
+        raise ValueError(f"no features or masks for style layer {missing[0]!r}; features: "
+                         f"{', '.join(feats)}; masks: {', '.join(masks)}")
+    total = feats[layers[0]].new_zeros(())
+    for name in layers:
+        k = target_grams[name].shape[0]
+        w = ([1.0 / len(layers)] * k if layer_weights is None else [float(x) for x in layer_weights[name]])
+        if len(w) != k:
+            raise ValueError(f"{len(w)} weights for layer {name!r} but {k} regions")
+        if any(w):
+            err = (guided_gram(feats[name], masks[name]) - target_grams[name]).pow(2).mean(dim=(1, 2))  # (K,)
+            total = total + (err * err.new_tensor(w)).sum()
+    return total
+
+
+def guided_relative_weights(targets: Mapping[str, Tensor], masks: Mapping[str, Tensor],
+                            weights: Mapping[str, float] | None = None) -> dict[str, tuple[float, ...]]:
+    """Per-region absolute weights: w_l^k = s_l^k * w_l / (sum_j w_j * mean((A_l^k)^2)).
+
+    The second factor is :func:`relative_weights` applied to region k alone, so each region's
+    loss is a relative error as in the unmasked case. s_l^k = mean_p T_k(p)^2 is the region's
+    share of the image (its masks at layer l): a guided Gram averages over its region only, so a
+    pixel's gradient grows as 1/s; weighting by s gives every pixel the same style pull as
+    without masks, whatever the size of its region, and keeps style_weight's meaning. (Gatys et
+    al.'s code weights regions equally, 1/K each; this is a departure.)
+    Args: targets {layer: (K, C, C)}; masks {layer: (K, 1, H_l, W_l)}; weights: relative
+    per-layer weights (default equal). Returns {layer: (w_l^1, ..., w_l^K)}.
+    """
+    layers = list(targets)
+    k = targets[layers[0]].shape[0]
+    per_region = [relative_weights({n: targets[n][r] for n in layers}, weights) for r in range(k)]
+    return {n: tuple(per_region[r][n] * float(masks[n][r].pow(2).mean()) for r in range(k))
+            for n in layers}

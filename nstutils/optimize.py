@@ -7,16 +7,19 @@ notebooks/04_optimization.ipynb.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 import torch
 from torch import Tensor
 
-from .features import VGGFeatures
+from .features import PRECISIONS, VGGFeatures, auto_precision, min_side
+from .memory import available_memory, check_memory, estimate_memory
 from .objective import Targets, loss_terms, make_targets
+from .pyramid import pyramid_sizes, rescale, resize, split_steps
 from .weights import load_vgg19
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -39,6 +42,8 @@ class Defaults:
     init: str = "content"
     seed: int = 0
     lbfgs_history: int = 100
+    pyramid: bool = True  # coarse-to-fine from 128 px (False: the textbook single-size run)
+    precision: str = "auto"  # bf16 convolutions where the device runs them natively, else fp32
 
 
 DEFAULTS = Defaults()
@@ -56,6 +61,7 @@ class StepRecord:
     style: float
     tv: float
     seconds: float
+    level: int = 0  # the pyramid level (0 = coarsest); losses compare only within a level
 
 
 @dataclass(frozen=True)
@@ -116,12 +122,27 @@ def _init_image(init, content: Tensor, style: Tensor, seed: int) -> Tensor:
     raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)} or a (1, 3, H, W) tensor")
 
 
-def _check_args(content: Tensor, style: Tensor, steps: int, optimizer: str) -> None:
-    for name, img in (("content", content), ("style", style)):
+def _styles(style) -> list[Tensor]:
+    """Return the style image(s) as a non-empty list of tensors."""
+    styles = [style] if isinstance(style, Tensor) else list(style)
+    if not styles:
+        raise ValueError("no style image given; pass a (1, 3, H, W) tensor or a list of them")
+    return styles
+
+
+def _sizes(styles: list[Tensor]):
+    """(H, W) of the style image, or a list of them when there are several."""
+    sizes = [tuple(s.shape[-2:]) for s in styles]
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
+def _check_args(content: Tensor, styles: list[Tensor], steps: int, optimizer: str) -> None:
+    for name, img in (("content", content), *((f"style {i}", s) for i, s in enumerate(styles))):
         if img.dim() != 4 or img.shape[:2] != (1, 3):
             raise ValueError(f"{name} must have shape (1, 3, H, W), got {tuple(img.shape)}")
-    if content.device != style.device:
-        raise ValueError(f"content is on {content.device} but style is on {style.device}")
+    for style in styles:
+        if content.device != style.device:
+            raise ValueError(f"content is on {content.device} but style is on {style.device}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
     if steps < 0:
@@ -139,63 +160,127 @@ def _make_optimizer(name: str, img: Tensor, lr: float, history: int) -> torch.op
     return torch.optim.Adam([img], lr=lr)
 
 
-def stylize(content: Tensor, style: Tensor, extractor: VGGFeatures | None = None, *,
+def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
             steps: int = DEFAULTS.steps, optimizer: str = DEFAULTS.optimizer,
             lr: float | None = DEFAULTS.lr, content_weight: float = DEFAULTS.content_weight,
             style_weight: float = DEFAULTS.style_weight, tv_weight: float = DEFAULTS.tv_weight,
             tv_kind: str = DEFAULTS.tv_kind, content_layers=DEFAULTS.content_layers,
             style_layers=DEFAULTS.style_layers,
-            style_layer_weights: Mapping[str, float] | None = None, init=DEFAULTS.init,
-            seed: int = DEFAULTS.seed, snapshot_every: int | None = None,
+            style_layer_weights: Mapping[str, float] | None = None, style_blend=None,
+            style_scale: float | None = None, content_masks=None, style_masks=None,
+            init=DEFAULTS.init, seed: int = DEFAULTS.seed, snapshot_every: int | None = None,
             callback: Callable[[StepInfo], bool | None] | None = None,
-            lbfgs_history: int = DEFAULTS.lbfgs_history) -> StylizeResult:
+            lbfgs_history: int = DEFAULTS.lbfgs_history, pyramid: bool = DEFAULTS.pyramid,
+            precision: str = DEFAULTS.precision, max_memory: int | None = None) -> StylizeResult:
     """Stylize ``content`` with ``style`` by optimizing the pixels (Gatys et al., 2016).
 
     Minimizes alpha L_content + beta L_style + gamma L_tv (see :mod:`nstutils.objective`).
     Args:
         content: (1, 3, H, W) in [0, 1]; the result has its size and device.
-        style: (1, 3, H', W') in [0, 1]; any size or aspect ratio.
+        style: (1, 3, H', W') in [0, 1], any size; or a list of them (mixed by ``style_blend``,
+            or one per region of ``content_masks``; see :func:`nstutils.make_targets`).
         extractor: a VGGFeatures on the images' device; None builds one from the Caffe weights.
-        steps: optimizer updates (one L-BFGS iteration or one Adam step each).
+        steps: optimizer updates in all (one L-BFGS iteration or one Adam step each).
         style_layer_weights: relative weights per style layer (default equal).
+        style_scale: None uses the style image(s) as given; s resizes them to s times the
+            content's longer side.
         init: "content", "noise" (uniform, from ``seed``), "style" or a tensor to continue from.
         snapshot_every: keep a copy of the image every N steps (step 0 included).
         callback: called after each step with a StepInfo; return True to stop early.
+        pyramid: coarse-to-fine (see :mod:`nstutils.pyramid`): the steps are shared among
+            levels from 128 px up, each started from the upsampled result of the one before.
+            False runs every step at full size (the textbook method). A tensor ``init``
+            continues at full size without a pyramid.
+        precision: "fp32", "bf16" (convolutions in bfloat16, losses in float32) or "auto"
+            (bf16 where the device runs it natively; see ``features.auto_precision``).
+        max_memory: bytes the run may use; None: what the device has free. A run whose
+            estimate (:func:`nstutils.estimate_memory`) exceeds it raises MemoryError.
     Returns: a StylizeResult. A NaN/inf loss ends the run with the best image so far
     (status "diverged"); Ctrl-C ends it the same way with status "interrupted".
     """
-    _check_args(content, style, steps, optimizer)
+    styles = _styles(style)
+    _check_args(content, styles, steps, optimizer)
     lr = DEFAULT_LR[optimizer] if lr is None else float(lr)
+    precision = auto_precision(content.device) if precision == "auto" else precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: auto, {', '.join(PRECISIONS)}")
     if extractor is None:
         extractor = VGGFeatures(load_vgg19(), layers=(*content_layers, *style_layers)).to(content.device)
-    targets = make_targets(extractor, content, style, content_layers=content_layers,
-                           style_layers=style_layers, style_layer_weights=style_layer_weights)
+    full = tuple(content.shape[-2:])
+    sizes = pyramid_sizes(full) if pyramid and not isinstance(init, Tensor) else [full]
+    deepest = min_side((*content_layers, *style_layers))
+    sizes = [s for s in sizes[:-1] if min(s) >= deepest] + [full]  # very wide images: fewer levels
+    level_steps = split_steps(steps, len(sizes))
+    need = estimate_memory(full, layers=(*content_layers, *style_layers), precision=precision,
+                           optimizer=optimizer, lbfgs_history=lbfgs_history, steps=level_steps[-1])
+    check_memory(need, available_memory(content.device) if max_memory is None else max_memory, full)
+    extra = {k: v for k, v in dict(style_blend=style_blend, style_scale=style_scale,
+                                   content_masks=content_masks, style_masks=style_masks).items()
+             if v is not None}
     weights = dict(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                    tv_kind=tv_kind)
-    img = _init_image(init, content, style, seed).requires_grad_(True)
-    opt = _make_optimizer(optimizer, img, lr, lbfgs_history)
     params = dict(steps=steps, optimizer=optimizer, lr=lr, **weights,
                   content_layers=tuple(content_layers), style_layers=tuple(style_layers),
                   style_layer_weights=dict(style_layer_weights or {n: 1.0 for n in style_layers}),
+                  style_blend=None if style_blend is None else [float(b) for b in style_blend],
+                  style_scale=style_scale, masks=content_masks is not None,
                   init=init if isinstance(init, str) else "tensor", seed=seed,
                   lbfgs_history=lbfgs_history, snapshot_every=snapshot_every,
-                  content_size=tuple(content.shape[-2:]), style_size=tuple(style.shape[-2:]),
+                  pyramid=bool(pyramid), levels=[list(s) for s in sizes], level_steps=level_steps, precision=precision,
+                  content_size=full, style_size=_sizes(styles),
                   device=str(content.device), weights=extractor.weights_id,
                   pooling=extractor.pooling, torch=torch.__version__)
-    run = _Run(img, opt, extractor, targets, weights, optimizer, steps, snapshot_every, callback)
-    return replace(run.loop(), params=params)
+    progress = _Progress(steps, snapshot_every, callback, time.perf_counter())
+    img = _init_image(init, resize(content, sizes[0]), styles[0], seed)
+    for level, (size, n) in enumerate(zip(sizes, level_steps)):
+        level_content = resize(content, size)
+        level_styles = styles
+        if len(sizes) > 1 and style_scale is None:
+            # Shrink the styles with the content, so brush strokes keep their size relative to
+            # the picture at every level (style_scale, when given, is relative already).
+            # Never below what the deepest style layer needs to see (a few cells).
+            level_styles = [rescale(s, size[0] / full[0], min_side(style_layers)) for s in styles]
+        targets = make_targets(extractor, level_content, level_styles if len(styles) > 1 else level_styles[0],
+                               content_layers=content_layers, style_layers=style_layers,
+                               style_layer_weights=style_layer_weights, **extra)
+        img = resize(img, size).detach().requires_grad_(True)
+        opt = _make_optimizer(optimizer, img, lr, lbfgs_history)
+        evaluate = extractor if precision == "fp32" else functools.partial(extractor, precision=precision)
+        result = _Run(img, opt, evaluate, targets, weights, optimizer, n, progress, level).loop()
+        img = result.image
+        if result.status != "completed":
+            break
+    return replace(result, image=resize(result.image, full), history=progress.history,
+                   snapshots=progress.snapshots, params=params,
+                   seconds=time.perf_counter() - progress.start)
+
+
+@dataclass
+class _Progress:
+    """What a run reports across pyramid levels: global step numbers, history and snapshots."""
+
+    steps: int
+    snapshot_every: int | None
+    callback: Callable[[StepInfo], bool | None] | None
+    start: float
+    done: int = 0
+    history: list[StepRecord] = field(default_factory=list)
+    snapshots: list[tuple[int, Tensor]] = field(default_factory=list)
+
+    def snapshot(self, step: int, img: Tensor) -> None:
+        if self.snapshot_every and step % self.snapshot_every == 0 and not (
+                self.snapshots and self.snapshots[-1][0] == step):
+            self.snapshots.append((step, img.detach().clamp(0, 1).cpu().clone()))
 
 
 class _Run:
-    """One optimization run's mutable state, private to a single ``stylize`` call."""
+    """One optimization run at one size: mutable state private to a single ``stylize`` call."""
 
-    def __init__(self, img, opt, extractor, targets: Targets, weights, optimizer, steps,
-                 snapshot_every, callback):
-        self.img, self.opt, self.extractor, self.targets = img, opt, extractor, targets
+    def __init__(self, img, opt, evaluate, targets: Targets, weights, optimizer, steps,
+                 progress: _Progress, level: int):
+        self.img, self.opt, self.evaluate, self.targets = img, opt, evaluate, targets
         self.weights, self.optimizer, self.steps = weights, optimizer, steps
-        self.snapshot_every, self.callback = snapshot_every, callback
-        self.history: list[StepRecord] = []
-        self.snapshots: list[tuple[int, Tensor]] = []
+        self.progress, self.level = progress, level
         self.best = _Best()
         self.first: dict | None = None  # terms of the first evaluation in the current step
         self.prev = img.detach().clone()  # the image the current step starts from
@@ -214,7 +299,7 @@ class _Run:
             _, grad, terms = self.cache
             self.img.grad = grad.clone()
         else:
-            t = loss_terms(self.img, self.extractor, self.targets, **self.weights)
+            t = loss_terms(self.img, self.evaluate, self.targets, **self.weights)
             total = float(t["total"].detach())
             if not math.isfinite(total):
                 raise _Diverged(total)
@@ -225,11 +310,7 @@ class _Run:
             self.first = terms
         return x.new_tensor(terms["total"])
 
-    def _snapshot(self, step: int) -> None:
-        if self.snapshot_every and step % self.snapshot_every == 0:
-            self.snapshots.append((step, self.img.detach().clamp(0, 1).cpu().clone()))
-
-    def _step(self, step: int, start: float) -> bool:
+    def _step(self) -> bool:
         """Run one update; return True if the callback asked to stop."""
         self.first = None
         self.opt.step(self.closure)
@@ -238,43 +319,39 @@ class _Run:
             # history would then describe a different function.
             with torch.no_grad():
                 self.img.clamp_(0, 1)
-        f = self.first
-        rec = StepRecord(step, f["total"], f["content"], f["style"], f["tv"], time.perf_counter() - start)
-        self.history.append(rec)
-        self._snapshot(step)
+        p, f = self.progress, self.first
+        p.done += 1
+        rec = StepRecord(p.done, f["total"], f["content"], f["style"], f["tv"],
+                         time.perf_counter() - p.start, self.level)
+        p.history.append(rec)
+        p.snapshot(p.done, self.img)
         if rec.total < self.best.loss:
             # rec describes the image this step started from (self.prev), so that is the image
             # whose loss is known; the image after the step is judged at the next step.
-            self.best = _Best(rec.total, step - 1, self.prev)
+            self.best = _Best(rec.total, p.done - 1, self.prev)
         self.prev = self.img.detach().clone()
-        if self.callback is not None:
-            return bool(self.callback(StepInfo(step, self.steps, rec, self.img.detach().clamp(0, 1))))
+        if p.callback is not None:
+            return bool(p.callback(StepInfo(p.done, p.steps, rec, self.img.detach().clamp(0, 1))))
         return False
 
     def loop(self) -> StylizeResult:
-        start, status, message = time.perf_counter(), "completed", ""
-        self._snapshot(0)
+        status, message, p = "completed", "", self.progress
+        p.snapshot(p.done, self.img)
         try:
-            for step in range(1, self.steps + 1):
-                if self._step(step, start):
-                    status, message = "stopped", f"stopped after step {step} of {self.steps}"
+            for _ in range(self.steps):
+                if self._step():
+                    status, message = "stopped", f"stopped after step {p.done} of {p.steps}"
                     break
         except _Diverged as err:
             status = "diverged"
-            message = (f"loss became {err.args[0]} at step {len(self.history) + 1}; returned the "
+            message = (f"loss became {err.args[0]} at step {p.done + 1}; returned the "
                        f"best image (step {self.best.step}); try a smaller lr or style weight")
         except KeyboardInterrupt:
             status = "interrupted"
-            message = f"interrupted at step {len(self.history) + 1}; returned the best image (step {self.best.step})"
+            message = f"interrupted at step {p.done + 1}; returned the best image (step {self.best.step})"
         image = self.img.detach() if status in ("completed", "stopped") else self.best.image
         if image is None:
             image = self.prev
         if not message:
-            message = f"completed {len(self.history)} steps"
-        return StylizeResult(image.clamp(0, 1).detach().clone(), self.history, self.snapshots,
-                             {}, time.perf_counter() - start, status, message)
-
-
-def history_dicts(history: list[StepRecord]) -> list[dict]:
-    """Return the history as plain dicts (for JSON, pandas or plotting)."""
-    return [asdict(r) for r in history]
+            message = f"completed {p.done} steps"
+        return StylizeResult(image.clamp(0, 1).detach().clone(), [], [], {}, 0.0, status, message)

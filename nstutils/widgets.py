@@ -26,6 +26,7 @@ from .images import load_image, save_image
 from .layers import VGG19_LAYERS
 from .optimize import DEFAULT_LR, DEFAULTS, StepInfo, StepRecord, StylizeResult, stylize
 from .pickers import ImagePicker, image_bytes
+from .provenance import result_metadata
 from .runner import INIT_PREVIOUS, Runner, Settings, progress_text, stop_callback
 from .weights import load_vgg19
 
@@ -416,7 +417,7 @@ class Playground:
             return None
         s, r = self.shown.settings, self.shown.result
         path = Path(path) if path else self.out_dir / f"run{self.shown.number:03d}_{s.content}_{s.style}.png"
-        meta = {"nstutils:params": json.dumps(r.params, default=str),
+        meta = {**result_metadata(r, {"content": s.content, "style": s.style}),
                 "nstutils:settings": json.dumps(asdict(s), default=str)}
         try:
             save_image(r.image, path, metadata=meta)

@@ -103,9 +103,9 @@ class _Poisoned(nu.VGGFeatures):
         super().__init__(vgg, layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
         self.calls, self.after = 0, after
 
-    def forward(self, img, layers=None):
+    def forward(self, img, layers=None, **kwargs):
         self.calls += 1
-        feats = super().forward(img, layers)
+        feats = super().forward(img, layers, **kwargs)
         if self.calls > self.after:
             feats = {k: v * float("nan") for k, v in feats.items()}
         return feats
@@ -153,9 +153,9 @@ class _Counting(nu.VGGFeatures):
         super().__init__(vgg, layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
         self.calls = 0
 
-    def forward(self, img, layers=None):
+    def forward(self, img, layers=None, **kwargs):
         self.calls += 1
-        return super().forward(img, layers)
+        return super().forward(img, layers, **kwargs)
 
 
 def test_lbfgs_does_not_re_evaluate_the_accepted_point(content, style, vgg):

@@ -1,0 +1,315 @@
+"""Benchmark nstutils.stylize against a textbook Gatys et al. loop, on this machine, in one run.
+
+    python benchmarks/bench.py            # the full benchmark (about 40 min on a 2-core CPU)
+    python benchmarks/bench.py --quick    # a smoke run of every section (a few minutes)
+
+Reports, as medians and as ratios (baseline / ours), written to benchmarks/results/:
+1. seconds per optimizer step at 256, 512 and 1024 px;
+2. time to quality: how long ours takes to reach the loss the baseline reaches after 300 steps
+   at 512 px (both images scored by the same fp32, full-resolution loss);
+3. peak resident memory at 512, 1024 and 2048 px (a fresh process per measurement);
+4. the GFLOP/s of one forward+backward of the extractor, and its share of the best rate a plain
+   convolution micro-benchmark reaches here.
+The baseline is written out below on purpose, the way a course would: same weights, layers and
+loss normalization as ours, fp32, contiguous, the network cut after the deepest layer, targets
+computed once, torch.optim.LBFGS(max_iter=1, line_search_fn="strong_wolfe"), one step per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import nstutils as nu
+from nstutils.course import find_data
+from nstutils.features import auto_precision
+from nstutils.layers import LAYER_INDEX
+from nstutils.pyramid import resize
+
+D = nu.DEFAULTS
+LAYERS = (*D.content_layers, *D.style_layers)
+WEIGHTS = dict(content_weight=D.content_weight, style_weight=D.style_weight, tv_weight=D.tv_weight)
+HERE = Path(__file__).resolve().parent
+
+
+# ----------------------------------------------------------------------------- the baseline
+class TextbookVGG(torch.nn.Module):
+    """VGG19 cut after the deepest layer used, returning the named activations (fp32)."""
+
+    def __init__(self, vgg: nu.VGG19):
+        super().__init__()
+        depth = 1 + max(LAYER_INDEX[n] for n in LAYERS)
+        self.net = vgg.features[:depth].eval().requires_grad_(False)
+        self.wanted = {LAYER_INDEX[n]: n for n in LAYERS}
+
+    def forward(self, img):
+        x = nu.preprocess(img, "caffe").contiguous()
+        out = {}
+        for i, layer in enumerate(self.net):
+            x = layer(x)
+            if i in self.wanted:
+                out[self.wanted[i]] = x
+        return out
+
+
+def baseline_stylize(content, style, vgg, steps, on_step=None):
+    """The textbook loop: L-BFGS(max_iter=1, strong Wolfe), one .step() per step, fp32."""
+    net = TextbookVGG(vgg)
+    with torch.no_grad():
+        p = {n: f for n, f in net(content).items() if n in D.content_layers}
+        a = {n: nu.gram(f) for n, f in net(style).items() if n in D.style_layers}
+    wc, ws = nu.relative_weights(p), nu.relative_weights(a)
+    img = content.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([img], lr=1.0, max_iter=1, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        f = net(img)
+        c = sum(w * torch.mean((f[n] - p[n]) ** 2) for n, w in wc.items())
+        s = sum(w * torch.mean((nu.gram(f[n]) - a[n]) ** 2) for n, w in ws.items())
+        loss = D.content_weight * c + D.style_weight * s + D.tv_weight * nu.tv_loss(img)
+        loss.backward()
+        return loss
+
+    for step in range(1, steps + 1):
+        opt.step(closure)
+        if on_step is not None:
+            on_step(step, img.detach())
+    return img.detach().clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------- helpers
+def images(side):
+    data = find_data(HERE)
+    content = nu.load_image(data / "content/tubingen_neckarfront.jpg", max_side=side)
+    style = nu.load_image(data / "style/van_gogh_starry_night.jpg", max_side=side)
+    return content, style
+
+
+def scorer(content, style, extractor):
+    """The one loss both methods are judged by: fp32, full resolution, the default weights."""
+    targets = nu.make_targets(extractor, content, style, content_layers=D.content_layers,
+                              style_layers=D.style_layers)
+
+    def score(img):
+        with torch.no_grad():
+            return float(nu.loss_terms(img, extractor, targets, **WEIGHTS)["total"])
+    return score
+
+
+def step_times(run, warmup):
+    """Run ``run(on_step)`` and return the seconds between consecutive steps after ``warmup``."""
+    stamps = []
+    run(lambda *_: stamps.append(time.perf_counter()))
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    return gaps[warmup:]
+
+
+# ----------------------------------------------------------------------------- sections
+def seconds_per_step(vgg, extractor, sides, steps):
+    rows = []
+    for side in sides:
+        content, style = images(side)
+        base = step_times(lambda cb: baseline_stylize(content, style, vgg, steps, cb), 1)
+        ours = step_times(lambda cb: nu.stylize(content, style, extractor, steps=steps, pyramid=False,
+                                                callback=lambda info: cb()), 1)
+        row = dict(side=side, pixels=content.shape[-2] * content.shape[-1],
+                   baseline=statistics.median(base), ours=statistics.median(ours))
+        row["speedup"] = row["baseline"] / row["ours"]
+        rows.append(row)
+        print(f"  {side:5d} px: baseline {row['baseline']:.3f} s/step, ours {row['ours']:.3f} s/step, "
+              f"{row['speedup']:.2f}x", flush=True)
+    return rows
+
+
+def time_to_quality(vgg, extractor, side, base_steps, our_steps, every):
+    content, style = images(side)
+    score = scorer(content, style, nu.VGGFeatures(vgg, layers=LAYERS))
+    start = time.perf_counter()
+    base_img = baseline_stylize(content, style, vgg, base_steps)
+    base_seconds = time.perf_counter() - start
+    target = score(base_img)
+    print(f"  baseline: {base_steps} steps in {base_seconds:.1f} s, loss {target:.4f}", flush=True)
+    r = nu.stylize(content, style, extractor, steps=our_steps, snapshot_every=every)
+    seconds = {rec.step: rec.seconds for rec in r.history}
+    reached = None
+    curve = []
+    for step, snap in r.snapshots:
+        loss = score(resize(snap, tuple(content.shape[-2:])))
+        curve.append((step, seconds.get(step, 0.0), loss))
+        if reached is None and loss <= target:
+            reached = (step, seconds.get(step, 0.0), loss)
+    final = score(r.image)
+    out = dict(side=side, baseline_steps=base_steps, baseline_seconds=base_seconds,
+               baseline_loss=target, our_steps=our_steps, our_seconds=r.seconds, our_final_loss=final,
+               level_steps=r.params["level_steps"], curve=curve, reached=reached)
+    if reached:
+        out["share"] = reached[1] / base_seconds
+        print(f"  ours reached {reached[2]:.4f} at step {reached[0]} after {reached[1]:.1f} s: "
+              f"{100 * out['share']:.0f}% of the baseline's time", flush=True)
+    else:
+        print(f"  ours did not reach {target:.4f} in {our_steps} steps ({r.seconds:.1f} s, final "
+              f"{final:.4f})", flush=True)
+    nu.save_image(base_img, HERE / "results" / f"baseline_{side}.png")
+    nu.save_image(r.image, HERE / "results" / f"ours_{side}.png")
+    return out
+
+
+def peak_memory(method, side, steps):
+    """Peak resident memory (bytes) of one run in a fresh process."""
+    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import bench; "
+            f"bench._memory_child({method!r}, {side}, {steps})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _memory_child(method, side, steps):
+    content, style = images(side)
+    vgg = nu.load_vgg19()
+    if method == "baseline":
+        baseline_stylize(content, style, vgg, steps)
+        est = None
+    else:
+        ex = nu.VGGFeatures(vgg, layers=LAYERS)
+        r = nu.stylize(content, style, ex, steps=steps)
+        est = nu.estimate_memory(tuple(content.shape[-2:]), layers=LAYERS, precision=r.params["precision"],
+                                 steps=r.params["level_steps"][-1])
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    print(json.dumps(dict(method=method, side=side, steps=steps, peak=rss, estimate=est)))
+
+
+def flops_section(extractor, side, precision, repeats):
+    content, style = images(side)
+    targets = nu.make_targets(extractor, content, style, content_layers=D.content_layers,
+                              style_layers=D.style_layers)
+    img = content.clone().requires_grad_(True)
+
+    def once():
+        t = nu.loss_terms(img, lambda x, layers: extractor(x, layers, precision=precision), targets, **WEIGHTS)
+        t["total"].backward()
+
+    with FlopCounterMode(display=False) as counter:
+        once()
+    flops = counter.get_total_flops()
+    once()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - t0)
+    rate = flops / statistics.median(times)
+    micro = conv_micro(side, precision, repeats)
+    print(f"  {precision}: {flops / 1e9:.1f} GFLOP per forward+backward, {rate / 1e9:.1f} GFLOP/s; "
+          f"best plain conv {micro['best'] / 1e9:.1f} GFLOP/s ({micro['best_shape']}): "
+          f"{100 * rate / micro['best']:.0f}%", flush=True)
+    return dict(side=side, precision=precision, gflop=flops / 1e9, gflops=rate / 1e9,
+                micro=micro, share=rate / micro["best"])
+
+
+def conv_micro(side, precision, repeats):
+    """The best GFLOP/s of one 3x3 convolution's forward+backward (input gradient) among VGG's shapes."""
+    h, w = side * 3 // 4, side
+    best, best_shape, rates = 0.0, None, {}
+    for c, f in ((64, 1), (128, 2), (256, 4), (512, 8)):
+        x = torch.randn(1, c, h // f, w // f, requires_grad=True)
+        conv = torch.nn.Conv2d(c, c, 3, padding=1).requires_grad_(False)
+
+        def once():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                y = conv(x)
+            y.float().sum().backward()
+
+        with FlopCounterMode(display=False) as counter:
+            once()
+        flops = counter.get_total_flops()
+        once()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            once()
+            times.append(time.perf_counter() - t0)
+        rate = flops / statistics.median(times)
+        shape = f"{c}ch {h // f}x{w // f}"
+        rates[shape] = rate / 1e9
+        if rate > best:
+            best, best_shape = rate, shape
+    return dict(best=best, best_shape=best_shape, rates=rates)
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    px = [r["pixels"] for r in rows]
+    ax.loglog(px, [r["baseline"] for r in rows], "o-", label="textbook baseline")
+    ax.loglog(px, [r["ours"] for r in rows], "s-", label="nstutils.stylize")
+    ax.set_xlabel("pixels")
+    ax.set_ylabel("seconds per step")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def machine():
+    cpu = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    return dict(cpu=cpu, cores=os.cpu_count(), threads=torch.get_num_threads(), torch=torch.__version__,
+                python=platform.python_version(), precision=auto_precision("cpu"),
+                load=os.getloadavg() if hasattr(os, "getloadavg") else None)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes and few steps: checks that it runs")
+    ap.add_argument("--skip", nargs="*", default=(), choices=("steps", "quality", "memory", "flops"))
+    args = ap.parse_args(argv)
+    q = args.quick
+    (HERE / "results").mkdir(exist_ok=True)
+    vgg = nu.load_vgg19()
+    extractor = nu.VGGFeatures(vgg, layers=LAYERS)
+    out = dict(machine=machine(), quick=q)
+    print(f"machine: {out['machine']}", flush=True)
+    if "steps" not in args.skip:
+        print("1. seconds per step", flush=True)
+        out["steps"] = seconds_per_step(vgg, extractor, (64, 128) if q else (256, 512, 1024), 4 if q else 6)
+        plot(out["steps"], HERE / "results" / ("quick.png" if q else "seconds_per_step.png"))
+    if "quality" not in args.skip:
+        print("2. time to quality", flush=True)
+        out["quality"] = time_to_quality(vgg, extractor, 128 if q else 512, 20 if q else 300,
+                                         40 if q else 400, 5)
+    if "memory" not in args.skip:
+        print("3. peak memory", flush=True)
+        out["memory"] = []
+        for side in ((128, 256) if q else (512, 1024, 2048)):
+            for method in ("baseline", "ours"):
+                m = peak_memory(method, side, 2 if method == "baseline" else 10)
+                out["memory"].append(m)
+                est = f" (estimated {m['estimate'] / 2**30:.2f} GB)" if m["estimate"] else ""
+                print(f"  {side:5d} px {method:8s}: {m['peak'] / 2**30:.2f} GB{est}", flush=True)
+    if "flops" not in args.skip:
+        print("4. GFLOP/s", flush=True)
+        out["flops"] = [flops_section(extractor, 128 if q else 512, p, 3 if q else 5)
+                        for p in sorted({"fp32", auto_precision("cpu")})]
+    out["machine"]["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    path = HERE / "results" / ("quick.json" if q else "latest.json")
+    path.write_text(json.dumps(out, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Coarse-to-fine optimization: the image sizes of a pyramid and how the steps are shared.
+
+Gatys et al. (2017, "Controlling Perceptual Factors") stylize large images coarse-to-fine: solve
+at a low resolution, upsample, and refine. Most of the work then happens where a step is cheap
+(a step costs time proportional to the number of pixels), and the coarse level fixes the large
+structures that a full-resolution run from the content photo would take many steps to move.
+Taught in notebooks/07_beyond_the_textbook.ipynb.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+PYRAMID_MIN_SIDE = 128  # the coarsest level's longer side; below this VGG's deep layers see a few cells
+PYRAMID_FACTOR = 2  # each level doubles the sides of the one before
+# Steps per level relative to the next finer one. A step at the finer level costs 4x the pixels,
+# so halving the steps per level up makes the finest level about half of the total time.
+STEP_RATIO = 2
+
+
+def pyramid_sizes(size: tuple[int, int], min_side: int = PYRAMID_MIN_SIDE) -> list[tuple[int, int]]:
+    """Return the (H, W) of each level, coarsest first; the last is ``size`` itself.
+
+    Each level halves the sides of the next, as long as the longer side stays >= ``min_side``.
+    A 512x384 image gives [(128, 96), (256, 192), (512, 384)]; one with a longer side below
+    2 * min_side gives a single level (no pyramid).
+    """
+    h, w = int(size[0]), int(size[1])
+    sizes = [(h, w)]
+    while max(sizes[0]) // PYRAMID_FACTOR >= min_side:
+        ph, pw = sizes[0]
+        sizes.insert(0, (max(1, round(ph / PYRAMID_FACTOR)), max(1, round(pw / PYRAMID_FACTOR))))
+    return sizes
+
+
+def split_steps(steps: int, levels: int) -> list[int]:
+    """Share ``steps`` optimizer updates among ``levels`` levels, coarsest first.
+
+    Level i (0 = coarsest) gets a share proportional to STEP_RATIO ** (levels - 1 - i), and every
+    level at least one step when steps >= levels: 200 steps on 3 levels -> [115, 57, 28].
+    The shares add up to ``steps`` exactly.
+    """
+    if levels < 1:
+        raise ValueError(f"levels must be >= 1, got {levels}")
+    shares = [STEP_RATIO ** (levels - 1 - i) for i in range(levels)]
+    out = [int(steps * s // sum(shares)) for s in shares]
+    out[0] += steps - sum(out)  # the remainder goes to the cheapest level
+    for i in range(levels - 1, 0, -1):  # every level gets a step, taken from the coarsest
+        if out[i] == 0 and out[0] > 1:
+            out[i], out[0] = 1, out[0] - 1
+    return out
+
+
+def resize(img: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize (B, C, H, W) to (B, C, *size): antialiased bilinear down, bicubic up, clamped to [0, 1]."""
+    if tuple(img.shape[-2:]) == tuple(size):
+        return img
+    down = size[0] * size[1] < img.shape[-2] * img.shape[-1]
+    out = torch.nn.functional.interpolate(img, size=size, mode="bilinear" if down else "bicubic",
+                                          align_corners=False, antialias=down)
+    return out.clamp(0, 1)
+
+
+def rescale(img: Tensor, factor: float, min_side: int = 1) -> Tensor:
+    """Resize (B, C, H, W) by ``factor`` (aspect kept), but never below ``min_side`` on its shorter side."""
+    h, w = img.shape[-2:]
+    factor = max(factor, min_side / min(h, w))
+    return resize(img, (max(1, round(h * factor)), max(1, round(w * factor))))

@@ -1,0 +1,113 @@
+"""Coarse-to-fine levels, the bfloat16 path and the memory estimate."""
+
+import pytest
+import torch
+
+import nstutils as nu
+from nstutils.features import auto_precision
+from nstutils.memory import check_memory
+from nstutils.pyramid import pyramid_sizes, resize, split_steps
+
+LAYERS = (*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers)
+
+
+def test_pyramid_sizes_halve_down_to_the_minimum():
+    assert pyramid_sizes((384, 512)) == [(96, 128), (192, 256), (384, 512)]
+    assert pyramid_sizes((1536, 2048)) == [(96, 128), (192, 256), (384, 512), (768, 1024), (1536, 2048)]
+    assert pyramid_sizes((200, 255)) == [(200, 255)]  # too small for a second level
+    assert pyramid_sizes((301, 257), min_side=64) == [(75, 64), (150, 128), (301, 257)]
+
+
+@pytest.mark.parametrize("steps,levels", [(200, 3), (7, 3), (3, 3), (1, 1), (0, 2), (101, 5)])
+def test_split_steps_adds_up_and_favours_coarse_levels(steps, levels):
+    out = split_steps(steps, levels)
+    assert len(out) == levels and sum(out) == steps
+    assert out == sorted(out, reverse=True)
+    if steps >= levels:
+        assert min(out) >= 1
+    assert split_steps(200, 3) == [115, 57, 28]
+
+
+def test_resize_keeps_range_and_identity():
+    img = torch.rand(1, 3, 20, 30)
+    assert resize(img, (20, 30)) is img
+    for size in ((10, 15), (41, 61)):
+        out = resize(img, size)
+        assert out.shape[-2:] == size and out.min() >= 0 and out.max() <= 1
+
+
+def test_pyramid_levels_end_to_end(content, style, extractor, monkeypatch):
+    # A 64 px image is below 2 x 128 px (one level); a 16 px minimum gives three small levels.
+    monkeypatch.setattr(nu.optimize, "pyramid_sizes", lambda size: pyramid_sizes(size, min_side=16))
+    ex = extractor
+    infos = []
+    r = nu.stylize(content, style, ex, steps=7, snapshot_every=2, precision="fp32",
+                   callback=lambda i: infos.append((i.step, i.steps, tuple(i.image.shape[-2:]))))
+    # The 12x16 level is dropped: relu5_1 needs a side of 16 px.
+    assert r.params["levels"] == [[24, 32], [48, 64]] and r.params["level_steps"] == [5, 2]
+    assert r.image.shape == content.shape and r.status == "completed"
+    assert [i[0] for i in infos] == list(range(1, 8)) and all(i[1] == 7 for i in infos)
+    assert [i[2] for i in infos] == [(24, 32)] * 5 + [(48, 64)] * 2
+    assert [h.level for h in r.history] == [0] * 5 + [1] * 2
+    assert [h.step for h in r.history] == list(range(1, 8))
+    assert all(a.seconds <= b.seconds for a, b in zip(r.history, r.history[1:]))
+    assert [s for s, _ in r.snapshots] == [0, 2, 4, 6]
+    # Each level starts from the upsampled result of the one before, not from the content again:
+    # the first full-size loss is already below that of the content image itself.
+    plain = nu.stylize(content, style, ex, steps=1, pyramid=False, precision="fp32")
+    assert r.history[-1].total < plain.history[0].total
+
+
+def test_no_pyramid_and_tensor_init_run_at_full_size(content, style, extractor):
+    r = nu.stylize(content, style, extractor, steps=2, pyramid=False, precision="fp32")
+    assert r.params["levels"] == [list(content.shape[-2:])] and r.params["pyramid"] is False
+    r2 = nu.stylize(content, style, extractor, steps=2, init=r.image, precision="fp32")
+    assert r2.params["levels"] == [list(content.shape[-2:])]
+
+
+def test_bf16_features_are_float32_and_close(content, extractor):
+    f32 = extractor(content, layers=LAYERS)
+    bf = extractor(content, layers=LAYERS, precision="bf16")
+    for n in LAYERS:
+        assert bf[n].dtype == torch.float32
+        rel = (bf[n] - f32[n]).norm() / f32[n].norm()
+        assert rel < 0.03, (n, float(rel))
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        extractor(content, precision="fp16")
+
+
+def test_bf16_run_lowers_the_fp32_loss(content, style, extractor):
+    targets = nu.make_targets(extractor, content, style, content_layers=nu.DEFAULTS.content_layers,
+                              style_layers=nu.DEFAULTS.style_layers)
+
+    def loss(img):
+        with torch.no_grad():
+            return float(nu.loss_terms(img, extractor, targets, content_weight=1, style_weight=30,
+                                       tv_weight=1)["total"])
+
+    r = nu.stylize(content, style, extractor, steps=10, precision="bf16", pyramid=False)
+    assert r.params["precision"] == "bf16"
+    assert loss(r.image) < 0.5 * loss(content)
+    with pytest.raises(ValueError, match="unknown precision"):
+        nu.stylize(content, style, extractor, steps=1, precision="half")
+
+
+def test_auto_precision_is_a_valid_choice():
+    assert auto_precision("cpu") in ("fp32", "bf16")
+    assert auto_precision("meta") == "fp32"
+
+
+def test_memory_estimate_grows_with_pixels_history_and_depth():
+    est = lambda size, **kw: nu.estimate_memory(size, layers=LAYERS, **kw)  # noqa: E731
+    small, big = est((384, 512)), est((768, 1024))
+    assert big > 2 * (small - nu.memory.BASE_BYTES)
+    assert est((768, 1024), steps=5) < est((768, 1024), steps=100)
+    assert est((768, 1024), optimizer="adam") < est((768, 1024))
+    assert nu.estimate_memory((768, 1024), layers=("relu1_1",)) < big
+
+
+def test_too_little_memory_is_refused_with_the_estimate(content, style, extractor):
+    with pytest.raises(MemoryError, match=r"would need about .* GB.*estimate_memory"):
+        nu.stylize(content, style, extractor, steps=1, max_memory=1000)
+    check_memory(10, None, (4, 4))  # unknown limit: no check
+    check_memory(10, 10, (4, 4))
