@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from .color import COLOR_MODES, stylize_with_color
+from . import masks
 from .features import PRECISIONS, VGGFeatures, auto_precision
 from .images import image_format, load_image, save_image
 from .provenance import read_result, result_metadata
@@ -34,6 +35,13 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
     """Build the parser; ``defaults`` replace the stylize options' defaults (used by --resume)."""
     parser = argparse.ArgumentParser(prog="python -m nstutils",
@@ -42,11 +50,19 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("stylize", help="paint CONTENT in the style of STYLE",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("content", help="content image (photo)")
-    p.add_argument("style", help="style image (painting)")
+    p.add_argument("style", nargs="+", help="style image (painting); several are mixed (see --blend) "
+                                            "or, with --mask, given one region each")
     p.add_argument("-o", "--output", required=True, help="output .png or .jpg")
     p.add_argument("--size", type=_positive_int, default=384, help="longer side of the result in pixels")
     p.add_argument("--style-size", type=_positive_int, default=None,
                    help="longer side of the style image (default: --size)")
+    p.add_argument("--blend", type=_non_negative, nargs="+", default=None, metavar="W",
+                   help="one weight per style image (default: equal)")
+    p.add_argument("--style-scale", type=_positive_float, default=None, metavar="S",
+                   help="resize the style image(s) to S times the result's longer side "
+                        "(smaller: finer brush strokes)")
+    p.add_argument("--mask", default=None, metavar="IMAGE",
+                   help="with two style images: white areas of IMAGE get the first, black the second")
     p.add_argument("--steps", type=_positive_int, default=DEFAULTS.steps)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer)
     p.add_argument("--lr", type=_non_negative, default=None, help="default: 1 for lbfgs, 0.02 for adam")
@@ -102,7 +118,12 @@ def _stylize(args) -> int:
         content = load_image(args.content, size=tuple(args.init_image.shape[-2:]), device=device)
     else:
         content = load_image(args.content, max_side=args.size, device=device)
-    style = load_image(args.style, max_side=args.style_size or args.size, device=device)
+    styles = [load_image(p, max_side=args.style_size or args.size, device=device) for p in args.style]
+    regions = None
+    if args.mask is not None:
+        if len(styles) != 2:
+            raise ValueError(f"--mask needs exactly two style images (white, black), got {len(styles)}")
+        regions = masks.regions(masks.load_mask(args.mask, size=tuple(content.shape[-2:])).to(device))
     layers = (*DEFAULTS.content_layers, *DEFAULTS.style_layers)
     if args.estimate:
         return _estimate(args, content, layers, device)
@@ -110,7 +131,9 @@ def _stylize(args) -> int:
     callback, close = _progress(args.steps, args.quiet)
     try:
         init = args.init if args.init_image is None else args.init_image
-        result = stylize_with_color(content, style, extractor, color=args.color, steps=args.steps,
+        result = stylize_with_color(content, styles if len(styles) > 1 else styles[0], extractor,
+                                    color=args.color, style_blend=args.blend,
+                                    style_scale=args.style_scale, content_masks=regions, steps=args.steps,
                                     optimizer=args.optimizer, lr=args.lr,
                                     content_weight=args.content_weight,
                                     style_weight=args.style_weight, tv_weight=args.tv_weight,
@@ -118,7 +141,10 @@ def _stylize(args) -> int:
                                     callback=callback, pyramid=args.pyramid, precision=args.precision)
     finally:
         close()
-    meta = result_metadata(result, {"content": str(args.content), "style": str(args.style)})
+    sources = {"content": str(args.content), "style": ", ".join(map(str, args.style))}
+    if args.mask:
+        sources["mask"] = str(args.mask)
+    meta = result_metadata(result, sources)
     save_image(result.image, out, metadata=meta)
     for step, img in result.snapshots:
         if step:

@@ -29,7 +29,25 @@ def gram(feats: Tensor) -> Tensor:
     """
     b, c, h, w = feats.shape
     f = feats.reshape(b, c, h * w)  # (B, C, HW): each row is one channel's map, flattened
-    return torch.bmm(f, f.transpose(1, 2)) / (h * w)  # (B, C, C)
+    return _FFt.apply(f) / (h * w)  # (B, C, C)
+
+
+class _FFt(torch.autograd.Function):
+    """F F^T with the backward pass that uses its symmetry: dL/dF = (dG + dG^T) F.
+
+    Autograd would treat F and F^T as two inputs and compute two products plus their sum;
+    one product instead makes a Gram's backward pass about 2x cheaper.
+    """
+
+    @staticmethod
+    def forward(ctx, f: Tensor) -> Tensor:
+        ctx.save_for_backward(f)
+        return torch.bmm(f, f.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (f,) = ctx.saved_tensors
+        return torch.bmm(grad + grad.transpose(1, 2), f)
 
 
 def content_loss(feats: Tensor, target: Tensor) -> Tensor:

@@ -2,9 +2,11 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 import nstutils as nu
 from conftest import DATA
+from nstutils.provenance import read_result
 
 CONTENT = str(DATA / "content/grace_hopper_portrait.jpg")
 STYLE = str(DATA / "style/picabia_udnie.jpg")
@@ -52,3 +54,22 @@ def test_bad_arguments_exit_2(tmp_path, args):
 def test_bad_output_suffix(tmp_path):
     r = _cli("stylize", CONTENT, STYLE, "-o", str(tmp_path / "o.gif"), "--quiet", "--size", "32", "--steps", "1")
     assert r.returncode == 1 and "suffix" in r.stderr
+
+
+def test_two_styles_blended_and_masked(tmp_path):
+    second = str(DATA / "style/munch_the_scream.jpg")
+    out = tmp_path / "blend.png"
+    r = _cli("stylize", CONTENT, STYLE, second, "-o", str(out), "--size", "40", "--steps", "2",
+             "--blend", "3", "1", "--style-scale", "0.8", "--quiet", "--precision", "fp32")
+    assert r.returncode == 0, r.stderr
+    saved = read_result(out)
+    assert saved.params["style_blend"] == [3.0, 1.0] and saved.params["style_scale"] == 0.8
+    assert STYLE in saved.sources["style"] and second in saved.sources["style"]
+    mask = tmp_path / "mask.png"
+    nu.save_image(torch.cat([torch.ones(1, 3, 20, 10), torch.zeros(1, 3, 20, 10)], dim=3), mask)
+    r = _cli("stylize", CONTENT, STYLE, second, "-o", str(tmp_path / "m.png"), "--size", "40",
+             "--steps", "2", "--mask", str(mask), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert read_result(tmp_path / "m.png").params["masks"] is True
+    r = _cli("stylize", CONTENT, STYLE, "-o", str(tmp_path / "x.png"), "--mask", str(mask), "--quiet")
+    assert r.returncode == 1 and "exactly two style images" in r.stderr
