@@ -263,6 +263,36 @@ def plot(rows, path):
     fig.savefig(path, dpi=120)
 
 
+def markdown(out) -> str:
+    """The README's table of the latest figures."""
+    m = out["machine"]
+    lines = [f"Measured on {m['cpu']}, {m['cores']} cores, torch {m['torch']}, precision "
+             f"{m['precision']} (load average {m['load'][0]:.1f} before, {m['load_after'][0]:.1f} after).", "",
+             "| measure | textbook baseline | nstutils | ratio |", "|---|---|---|---|"]
+    for r in out.get("steps", []):
+        lines.append(f"| seconds per step, {r['side']} px | {r['baseline']:.2f} | {r['ours']:.2f} | "
+                     f"{r['speedup']:.1f}x faster |")
+    q = out.get("quality")
+    if q:
+        if q["reached"]:
+            ours = f"{q['reached'][1]:.0f} s (step {q['reached'][0]})"
+            ratio = f"{100 * q['share']:.0f}% of the time"
+        else:
+            ours, ratio = f"not reached in {q['our_steps']} steps ({q['our_seconds']:.0f} s)", "-"
+        lines.append(f"| time to the loss of {q['baseline_steps']} baseline steps, {q['side']} px (loss {q['baseline_loss']:.3f}) "
+                     f"| {q['baseline_seconds']:.0f} s | {ours} | {ratio} |")
+    mem = {(r["method"], r["side"]): r for r in out.get("memory", [])}
+    for side in sorted({s for _, s in mem}):
+        b, o = mem.get(("baseline", side)), mem.get(("ours", side))
+        est = f" (estimate {o['estimate'] / 2**30:.1f})" if o and o["estimate"] else ""
+        lines.append(f"| peak memory, {side} px, GB | {b['peak'] / 2**30:.2f} | "
+                     f"{o['peak'] / 2**30:.2f}{est} | |" if b and o else f"| peak memory, {side} px | | | |")
+    for f in out.get("flops", []):
+        lines.append(f"| forward+backward at {f['side']} px, {f['precision']} | | {f['gflops']:.0f} GFLOP/s | "
+                     f"{100 * f['share']:.0f}% of the best plain convolution ({f['micro']['best'] / 1e9:.0f} GFLOP/s) |")
+    return "\n".join(lines) + "\n"
+
+
 def machine():
     cpu = platform.processor()
     if os.path.exists("/proc/cpuinfo"):
@@ -308,7 +338,10 @@ def main(argv=None):
     out["machine"]["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     path = HERE / "results" / ("quick.json" if q else "latest.json")
     path.write_text(json.dumps(out, indent=1))
-    print(f"wrote {path}")
+    table = markdown(out)
+    path.with_suffix(".md").write_text(table)
+    print(table)
+    print(f"wrote {path} and {path.with_suffix('.md')}")
 
 
 if __name__ == "__main__":
