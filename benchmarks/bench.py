@@ -212,6 +212,20 @@ def _memory_child(method, side, steps):
     print(json.dumps(dict(method=method, side=side, steps=steps, peak=rss, estimate=est)))
 
 
+def flop_rate(once, repeats):
+    """Return (FLOPs of one call of ``once``, FLOP/s as the median over ``repeats`` warm calls)."""
+    with FlopCounterMode(display=False) as counter:
+        once()
+    flops = counter.get_total_flops()
+    once()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - t0)
+    return flops, flops / statistics.median(times)
+
+
 def flops_section(extractor, side, precision, repeats):
     content, style = images(side)
     targets = nu.make_targets(extractor, content, style, content_layers=D.content_layers,
@@ -222,16 +236,7 @@ def flops_section(extractor, side, precision, repeats):
         t = nu.loss_terms(img, lambda x, layers: extractor(x, layers, precision=precision), targets, **WEIGHTS)
         t["total"].backward()
 
-    with FlopCounterMode(display=False) as counter:
-        once()
-    flops = counter.get_total_flops()
-    once()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - t0)
-    rate = flops / statistics.median(times)
+    flops, rate = flop_rate(once, repeats)
     micro = conv_micro(side, precision, repeats)
     print(f"  {precision}: {flops / 1e9:.1f} GFLOP per forward+backward, {rate / 1e9:.1f} GFLOP/s; "
           f"best plain conv {micro['best'] / 1e9:.1f} GFLOP/s ({micro['best_shape']}): "
@@ -253,16 +258,7 @@ def conv_micro(side, precision, repeats):
                 y = conv(x)
             y.float().sum().backward()
 
-        with FlopCounterMode(display=False) as counter:
-            once()
-        flops = counter.get_total_flops()
-        once()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            once()
-            times.append(time.perf_counter() - t0)
-        rate = flops / statistics.median(times)
+        _, rate = flop_rate(once, repeats)
         shape = f"{c}ch {h // f}x{w // f}"
         rates[shape] = rate / 1e9
         if rate > best:

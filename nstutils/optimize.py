@@ -232,6 +232,7 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
                   content_size=full, style_size=_sizes(styles),
                   device=str(content.device), weights=extractor.weights_id,
                   pooling=extractor.pooling, torch=torch.__version__)
+    evaluate = extractor if precision == "fp32" else functools.partial(extractor, precision=precision)
     progress = _Progress(steps, snapshot_every, callback, time.perf_counter())
     img = _init_image(init, resize(content, sizes[0]), styles[0], seed)
     for level, (size, n) in enumerate(zip(sizes, level_steps)):
@@ -247,7 +248,6 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
                                style_layer_weights=style_layer_weights, **extra)
         img = _upsample(img, content, sizes, level, detail=init == "content")
         opt = _make_optimizer(optimizer, img, lr, lbfgs_history)
-        evaluate = extractor if precision == "fp32" else functools.partial(extractor, precision=precision)
         result = _Run(img, opt, evaluate, targets, weights, optimizer, n, progress, level).loop()
         img = result.image
         if result.status != "completed":
