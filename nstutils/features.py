@@ -110,11 +110,13 @@ class VGGFeatures(nn.Module):
                              "move one with .to(device)")
 
     def forward(self, img: Tensor, layers=None, *, precision: str = "fp32") -> dict[str, Tensor]:
-        """Return {name: (B, C_l, H_l, W_l)} float32 features of ``img`` (B, 3, H, W) in [0, 1].
+        """Return {name: (B, C_l, H_l, W_l)} features of ``img`` (B, 3, H, W) in [0, 1].
 
         precision: "fp32", or "bf16" to run the convolutions in bfloat16 (autocast; about 1.5x
-        faster on CPUs with AVX512-BF16 or AMX, and on recent GPUs). The features are returned
-        as float32 either way, so Gram matrices and losses are always computed in float32.
+        faster on CPUs with AVX512-BF16 or AMX, and on recent GPUs). The features come back in
+        the dtype they were computed in: float32, or bfloat16 under "bf16" (a float32 copy
+        would cost memory and time and add no information). The losses compute in float32
+        either way; only the Gram products take bfloat16 inputs (see ``losses.gram``).
         """
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
@@ -127,7 +129,7 @@ class VGGFeatures(nn.Module):
                 x = mod(x)
                 if name in wanted:
                     feats[name] = x
-        return {n: f.float() for n, f in feats.items()}
+        return feats
 
 
 def auto_precision(device: torch.device | str) -> str:

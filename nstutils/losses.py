@@ -21,11 +21,16 @@ from torch import Tensor
 TV_KINDS = ("squared", "absolute", "power")
 
 
+def _wide(t: Tensor) -> Tensor:
+    """``t`` in float32 if it is narrower (bfloat16), else unchanged (float32, float64)."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def gram(feats: Tensor) -> Tensor:
     """Channel Gram matrices, G[b,i,j] = sum_k F[b,i,k] F[b,j,k] / (H*W).
 
-    Args: feats: (B, C, H, W) feature maps.
-    Returns: (B, C, C). Dividing by H*W makes G an average over positions, independent of image size.
+    Args: feats: (B, C, H, W) feature maps, float32 or bfloat16.
+    Returns: (B, C, C), float32 (or float64 for float64 features). Dividing by H*W makes G an average over positions, independent of image size.
     """
     b, c, h, w = feats.shape
     f = feats.reshape(b, c, h * w)  # (B, C, HW): each row is one channel's map, flattened
@@ -33,21 +38,25 @@ def gram(feats: Tensor) -> Tensor:
 
 
 class _FFt(torch.autograd.Function):
-    """F F^T with the backward pass that uses its symmetry: dL/dF = (dG + dG^T) F.
+    """F F^T in float32, with the backward pass that uses its symmetry: dL/dF = (dG + dG^T) F.
 
     Autograd would treat F and F^T as two inputs and compute two products plus their sum;
-    one product instead makes a Gram's backward pass about 2x cheaper.
+    one product instead makes a Gram's backward pass about 2x cheaper. Bfloat16 features
+    (``precision="bf16"``) are multiplied as they are, accumulated in float32, and the result
+    is rounded to bfloat16 (relative error about 0.1%) before it is returned as float32: about
+    2.5x faster than a float32 product on CPUs with AVX512-BF16, and at 512 px it cut a
+    default run's time by 14% for a 0.7% higher final loss (benchmarks/).
     """
 
     @staticmethod
     def forward(ctx, f: Tensor) -> Tensor:
         ctx.save_for_backward(f)
-        return torch.bmm(f, f.transpose(1, 2))
+        return _wide(torch.bmm(f, f.transpose(1, 2)))
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
         (f,) = ctx.saved_tensors
-        return torch.bmm(grad + grad.transpose(1, 2), f)
+        return torch.bmm((grad + grad.transpose(1, 2)).to(f.dtype), f)
 
 
 def content_loss(feats: Tensor, target: Tensor) -> Tensor:
@@ -57,7 +66,7 @@ def content_loss(feats: Tensor, target: Tensor) -> Tensor:
     """
     if feats.shape != target.shape:
         raise ValueError(f"content features {tuple(feats.shape)} and target {tuple(target.shape)} differ")
-    return torch.mean((feats - target) ** 2)
+    return torch.mean((_wide(feats) - _wide(target)) ** 2)
 
 
 def style_loss(feats: Mapping[str, Tensor], target_grams: Mapping[str, Tensor],
@@ -72,7 +81,7 @@ def style_loss(feats: Mapping[str, Tensor], target_grams: Mapping[str, Tensor],
     missing = [n for n in layers if n not in feats]
     if missing:
         raise ValueError(f"no features for style layer {missing[0]!r}; got {', '.join(feats)}")
-    total = feats[layers[0]].new_zeros(())
+    total = _wide(feats[layers[0]]).new_zeros(())
     for name in layers:
         w = float(weights.get(name, 0.0))
         if w:
@@ -144,7 +153,7 @@ def guided_gram(feats: Tensor, masks: Tensor) -> Tensor:
         raise ValueError(f"masks must have shape (K, 1, {feats.shape[-2]}, {feats.shape[-1]}) "
                          f"to match the features, got {tuple(masks.shape)}")
     k, c, h, w = masks.shape[0], *feats.shape[1:]
-    f = (feats * masks).reshape(k, c, h * w)  # (K, C, HW): the features seen through each mask
+    f = (_wide(feats) * masks).reshape(k, c, h * w)  # (K, C, HW): the features seen through each mask
     size = masks.pow(2).sum(dim=(1, 2, 3))  # (K,)
     size = torch.where(size > 0, size, torch.ones_like(size))  # an empty region: 0 / 1, not NaN
     return torch.bmm(f, f.transpose(1, 2)) / size.view(k, 1, 1)  # (K, C, C)
@@ -166,7 +175,7 @@ def guided_style_loss(feats: Mapping[str, Tensor], target_grams: Mapping[str, Te
     if missing:
         raise ValueError(f"no features or masks for style layer {missing[0]!r}; features: "
                          f"{', '.join(feats)}; masks: {', '.join(masks)}")
-    total = feats[layers[0]].new_zeros(())
+    total = _wide(feats[layers[0]]).new_zeros(())
     for name in layers:
         k = target_grams[name].shape[0]
         w = ([1.0 / len(layers)] * k if layer_weights is None else [float(x) for x in layer_weights[name]])

@@ -23,8 +23,8 @@ def estimate_memory(size: tuple[int, int], *, layers, precision: str = "fp32",
     """Return the estimated peak memory, in bytes, of optimizing an image of ``size`` (H, W).
 
     Counts, for the forward pass up to the deepest of ``layers``: each ReLU output (kept for
-    the backward pass and as the next convolution's input), each max-pool's int64 index map,
-    and float32 copies of the requested features; for the backward pass, three gradient tensors
+    the backward pass and as the next convolution's input), and each max-pool's int64 index map
+    (the losses read the requested features in place); for the backward pass, three gradient tensors
     of the largest activation; for the optimizer, 2 * min(history, steps) + 4 image-sized
     float32 vectors (L-BFGS) or 4 (Adam); and a fixed base for the process and the weights.
     """
@@ -32,15 +32,13 @@ def estimate_memory(size: tuple[int, int], *, layers, precision: str = "fp32",
     deepest = max(LAYER_INDEX[n] for n in layers)
     act = 2 if precision == "bf16" else 4
     h, w = int(size[0]), int(size[1])
-    saved, largest, wanted = 0, 3 * h * w * 4, set(layers)
+    saved, largest = 0, 3 * h * w * 4
     for info in layer_table(h, w)[: deepest + 1]:
         n = info.channels * info.height * info.width
         if info.name.startswith("relu"):
             saved += n * act
         elif info.name.startswith("pool"):
             saved += n * 8  # int64 indices, one per output element
-        if info.name in wanted and precision == "bf16":
-            saved += n * 4  # the float32 copy the losses are computed from
         largest = max(largest, n * 4)
     pixels = 3 * h * w * 4
     vectors = 2 * min(lbfgs_history, steps) + 4 if optimizer == "lbfgs" else 4

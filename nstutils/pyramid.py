@@ -14,9 +14,6 @@ from torch import Tensor
 
 PYRAMID_MIN_SIDE = 128  # the coarsest level's longer side; below this VGG's deep layers see a few cells
 PYRAMID_FACTOR = 2  # each level doubles the sides of the one before
-# Steps per level relative to the next finer one. A step at the finer level costs 4x the pixels,
-# so halving the steps per level up makes the finest level about half of the total time.
-STEP_RATIO = 2
 
 
 def pyramid_sizes(size: tuple[int, int], min_side: int = PYRAMID_MIN_SIDE) -> list[tuple[int, int]]:
@@ -37,13 +34,17 @@ def pyramid_sizes(size: tuple[int, int], min_side: int = PYRAMID_MIN_SIDE) -> li
 def split_steps(steps: int, levels: int) -> list[int]:
     """Share ``steps`` optimizer updates among ``levels`` levels, coarsest first.
 
-    Level i (0 = coarsest) gets a share proportional to STEP_RATIO ** (levels - 1 - i), and every
-    level at least one step when steps >= levels: 200 steps on 3 levels -> [115, 57, 28].
-    The shares add up to ``steps`` exactly.
+    Level i (0 = coarsest) gets a share proportional to levels - i (3:2:1 on three levels), and
+    every level at least one step when steps >= levels: 144 steps on 3 levels -> [72, 48, 24].
+    The shares add up to ``steps`` exactly. A step costs about 4x more at each finer level, so
+    the finest level still takes about 60% of the time. Measured at 512 px (benchmarks/): the
+    finest level's steps are the ones that pay. Shares of 4:2:1 (98, 48, 24 steps) reached a
+    final loss of 1.084, 70, 48, 24 reached 1.081 in 2.3 s less, and 22 instead of 24 steps at
+    the finest level cost 5%.
     """
     if levels < 1:
         raise ValueError(f"levels must be >= 1, got {levels}")
-    shares = [STEP_RATIO ** (levels - 1 - i) for i in range(levels)]
+    shares = [levels - i for i in range(levels)]
     out = [int(steps * s // sum(shares)) for s in shares]
     out[0] += steps - sum(out)  # the remainder goes to the cheapest level
     for i in range(levels - 1, 0, -1):  # every level gets a step, taken from the coarsest

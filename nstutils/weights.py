@@ -41,14 +41,15 @@ class VGG19(nn.Module):
                 # inplace=False: an in-place ReLU would overwrite the conv output we return as a
                 # feature (conv4_2) and break autograd when both conv and relu are requested.
                 # Built on the meta device: no random initialisation (which would draw from the
-                # global RNG and waste time); real storage is allocated and zeroed below.
-                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, device="meta"), nn.ReLU(inplace=False)]
+                # global RNG and waste time); zeroed real storage is put in below. (Not with
+                # Module.to_empty, whose first call imports half a second of torch.fx.)
+                conv = nn.Conv2d(c_in, c_out, 3, padding=1, device="meta")
+                for name, p in conv.named_parameters():
+                    setattr(conv, name, nn.Parameter(torch.zeros(p.shape)))
+                layers += [conv, nn.ReLU(inplace=False)]
                 c_in = c_out
             layers.append(nn.MaxPool2d(2, 2))
-        self.features = nn.Sequential(*layers).to_empty(device="cpu")
-        with torch.no_grad():
-            for p in self.features.parameters():
-                p.zero_()
+        self.features = nn.Sequential(*layers)
         self.preprocessing = preprocessing
         self.weights_id = weights_id
 

@@ -40,6 +40,28 @@ def test_gram_is_independent_of_image_size():
     torch.testing.assert_close(nu.gram(tiled), nu.gram(f))
 
 
+def test_gram_of_bf16_features_is_float32_with_a_matching_gradient():
+    f = _rand(1, 8, 16, 16, seed=4).to(torch.bfloat16)  # values exactly representable in bf16
+    exact = f.float().requires_grad_(True)
+    half = f.clone().requires_grad_(True)
+    g32, g16 = nu.gram(exact), nu.gram(half)
+    assert g16.dtype == torch.float32
+    torch.testing.assert_close(g16, g32, rtol=4e-3, atol=0)  # only the product is rounded
+    target = torch.full_like(g32, 0.2)
+    ((g32 - target) ** 2).sum().backward()
+    ((g16 - target) ** 2).sum().backward()
+    assert half.grad.dtype == torch.bfloat16
+    rel = (half.grad.float() - exact.grad).norm() / exact.grad.norm()
+    assert rel < 0.01, float(rel)
+
+
+def test_content_loss_of_bf16_features_is_float32():
+    f = _rand(1, 2, 3, 3).to(torch.bfloat16)
+    loss = nu.content_loss(f, torch.zeros(1, 2, 3, 3))
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, (f.float() ** 2).mean())
+
+
 def test_content_loss_known_values():
     f = _rand(1, 8, 5, 5)
     assert nu.content_loss(f, f.clone()).item() == 0
