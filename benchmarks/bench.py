@@ -208,8 +208,23 @@ def _memory_child(method, side, steps):
         r = nu.stylize(content, style, ex, steps=steps)
         est = nu.estimate_memory(tuple(content.shape[-2:]), layers=LAYERS, precision=r.params["precision"],
                                  steps=r.params["level_steps"][-1])
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    print(json.dumps(dict(method=method, side=side, steps=steps, peak=rss, estimate=est)))
+    print(json.dumps(dict(method=method, side=side, steps=steps, peak=peak_rss(), estimate=est)))
+
+
+def peak_rss() -> int:
+    """Peak resident memory of this process, in bytes.
+
+    Linux: VmHWM of /proc/self/status, the peak of this process image alone. (ru_maxrss is not:
+    it survives exec, so a child started from a large parent reports the parent's size.)
+    Elsewhere: ru_maxrss (KiB on Linux, bytes on macOS).
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024
 
 
 def flop_rate(once, repeats):
@@ -286,8 +301,11 @@ def markdown(out) -> str:
     """The README's table of the latest figures."""
     m = out["machine"]
     lines = [f"Measured on {m['cpu']}, {m['cores']} cores, torch {m['torch']}, precision "
-             f"{m['precision']} (load average {m['load'][0]:.1f} before, {m['load_after'][0]:.1f} after).", "",
-             "| measure | textbook baseline | nstutils | ratio |", "|---|---|---|---|"]
+             f"{m['precision']} (load average {m['load'][0]:.1f} before, {m['load_after'][0]:.1f} after)."]
+    for r in out.get("reruns", []):
+        lines.append(f"Rerun later: {', '.join(r['sections'])} ({r['machine']['threads']} threads, "
+                     f"load average {r['machine']['load'][0]:.1f}).")
+    lines += ["", "| measure | textbook baseline | nstutils | ratio |", "|---|---|---|---|"]
     for r in out.get("steps", []):
         lines.append(f"| seconds per step, {r['side']} px | {r['baseline']:.2f} | {r['ours']:.2f} | "
                      f"{r['speedup']:.1f}x faster |")
@@ -339,8 +357,14 @@ def main(argv=None):
     extractor = nu.VGGFeatures(vgg, layers=LAYERS)
     path = HERE / "results" / ("quick.json" if q else "latest.json")
     out = json.loads(path.read_text()) if args.merge and path.exists() else {}
-    out.update(machine=machine(), quick=q)
-    print(f"machine: {out['machine']}", flush=True)
+    here = machine()
+    if "machine" in out:  # --merge: the table keeps the first run's machine; reruns are listed
+        rerun = sorted({"steps", "quality", "memory", "flops"} - set(args.skip))
+        out.setdefault("reruns", []).append(dict(sections=rerun, machine=here))
+    else:
+        out["machine"] = here
+    out["quick"] = q
+    print(f"machine: {here}", flush=True)
     if "steps" not in args.skip:
         print("1. seconds per step", flush=True)
         out["steps"] = seconds_per_step(vgg, extractor, (64, 128) if q else (256, 512, 1024), 4 if q else 6)
@@ -365,7 +389,7 @@ def main(argv=None):
         print("4. GFLOP/s", flush=True)
         out["flops"] = [flops_section(extractor, 128 if q else 512, p, 3 if q else 5)
                         for p in sorted({"fp32", auto_precision("cpu")})]
-    out["machine"]["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    here["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     path.write_text(json.dumps(out, indent=1))
     table = markdown(out)
     path.with_suffix(".md").write_text(table)

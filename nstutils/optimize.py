@@ -31,7 +31,7 @@ class Defaults:
     """Every default of :func:`stylize`, in one place (the CLI and the widgets read them here)."""
 
     # 144 = 72 + 48 + 24 steps at 128, 256 and 512 px: under a minute for 512 px on 2 CPU
-    # cores (benchmarks/). Fewer steps at the finest level cost quality fast (22: 5% higher loss).
+    # cores (benchmarks/). The finest level's steps pay most; see pyramid.split_steps.
     steps: int = 144
     optimizer: str = "lbfgs"
     lr: float | None = None  # None: 1.0 for L-BFGS (its line search scales the step), 0.02 for Adam

@@ -37,10 +37,10 @@ def split_steps(steps: int, levels: int) -> list[int]:
     Level i (0 = coarsest) gets a share proportional to levels - i (3:2:1 on three levels), and
     every level at least one step when steps >= levels: 144 steps on 3 levels -> [72, 48, 24].
     The shares add up to ``steps`` exactly. A step costs about 4x more at each finer level, so
-    the finest level still takes about 60% of the time. Measured at 512 px (benchmarks/): the
-    finest level's steps are the ones that pay. Shares of 4:2:1 (98, 48, 24 steps) reached a
-    final loss of 1.084, 70, 48, 24 reached 1.081 in 2.3 s less, and 22 instead of 24 steps at
-    the finest level cost 5%.
+    the finest level still takes about 60% of the time. Measured at 512 px, one run each: the
+    coarsest level's last steps pay least. 98, 48, 24 steps (4:2:1) reached a final loss of
+    1.084 and 70, 48, 24 reached 1.081 in 2.3 s less; 50, 40, 24 reached 1.146. Runs that
+    differ by a few steps end up to 5% apart (72, 48, 24: 1.136 in benchmarks/results).
     """
     if levels < 1:
         raise ValueError(f"levels must be >= 1, got {levels}")

@@ -1,6 +1,6 @@
-"""Regenerate the README gallery: default ``stylize`` on the sample pairs at 384 px.
+"""Regenerate the README gallery: default ``stylize`` on the sample pairs at 512 px.
 
-Usage: python scripts/make_gallery.py [--size 384] [--steps N]
+Usage: python scripts/make_gallery.py [--size 512] [--steps N]
 Writes docs/gallery/<content>__<style>.jpg (content | style | result) and prints one line per
 pair with the time it took on this machine.
 """
@@ -37,7 +37,7 @@ def strip(images: list[torch.Tensor], height: int) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=nu.DEFAULTS.steps)
     args = parser.parse_args()
     extractor = nu.VGGFeatures(nu.load_vgg19(), layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
