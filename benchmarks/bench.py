@@ -41,6 +41,7 @@ D = nu.DEFAULTS
 LAYERS = (*D.content_layers, *D.style_layers)
 WEIGHTS = dict(content_weight=D.content_weight, style_weight=D.style_weight, tv_weight=D.tv_weight)
 HERE = Path(__file__).resolve().parent
+SECTIONS = ("steps", "quality", "memory", "flops")  # the four measurements, in the order they run
 
 
 # ----------------------------------------------------------------------------- the baseline
@@ -345,7 +346,7 @@ def machine():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes and few steps: checks that it runs")
-    ap.add_argument("--skip", nargs="*", default=(), choices=("steps", "quality", "memory", "flops"))
+    ap.add_argument("--skip", nargs="*", default=(), choices=SECTIONS)
     ap.add_argument("--reuse-baseline", action="store_true",
                     help="take the baseline's time and loss for section 2 from the last results file")
     ap.add_argument("--merge", action="store_true",
@@ -359,7 +360,7 @@ def main(argv=None):
     out = json.loads(path.read_text()) if args.merge and path.exists() else {}
     here = machine()
     if "machine" in out:  # --merge: the table keeps the first run's machine; reruns are listed
-        rerun = sorted({"steps", "quality", "memory", "flops"} - set(args.skip))
+        rerun = [name for name in SECTIONS if name not in args.skip]
         out.setdefault("reruns", []).append(dict(sections=rerun, machine=here))
     else:
         out["machine"] = here
@@ -371,9 +372,7 @@ def main(argv=None):
         plot(out["steps"], HERE / "results" / ("quick.png" if q else "seconds_per_step.png"))
     if "quality" not in args.skip:
         print("2. time to quality", flush=True)
-        reuse = None
-        if args.reuse_baseline:
-            reuse = json.loads((HERE / "results" / ("quick.json" if q else "latest.json")).read_text())["quality"]
+        reuse = json.loads(path.read_text())["quality"] if args.reuse_baseline else None
         out["quality"] = time_to_quality(vgg, extractor, 128 if q else 512, 20 if q else 300,
                                          100 if q else 400, 5, reuse)
     if "memory" not in args.skip:

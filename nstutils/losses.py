@@ -21,9 +21,14 @@ from torch import Tensor
 TV_KINDS = ("squared", "absolute", "power")
 
 
+def _wide_dtype(t: Tensor) -> torch.dtype:
+    """float32 for a narrower ``t`` (bfloat16), else ``t``'s own dtype (float32, float64)."""
+    return torch.promote_types(t.dtype, torch.float32)
+
+
 def _wide(t: Tensor) -> Tensor:
-    """``t`` in float32 if it is narrower (bfloat16), else unchanged (float32, float64)."""
-    return t.to(torch.promote_types(t.dtype, torch.float32))
+    """``t`` in :func:`_wide_dtype` (a copy only when ``t`` is narrower than float32)."""
+    return t.to(_wide_dtype(t))
 
 
 def gram(feats: Tensor) -> Tensor:
@@ -81,7 +86,7 @@ def style_loss(feats: Mapping[str, Tensor], target_grams: Mapping[str, Tensor],
     missing = [n for n in layers if n not in feats]
     if missing:
         raise ValueError(f"no features for style layer {missing[0]!r}; got {', '.join(feats)}")
-    total = _wide(feats[layers[0]]).new_zeros(())
+    total = feats[layers[0]].new_zeros((), dtype=_wide_dtype(feats[layers[0]]))
     for name in layers:
         w = float(weights.get(name, 0.0))
         if w:
@@ -175,7 +180,7 @@ def guided_style_loss(feats: Mapping[str, Tensor], target_grams: Mapping[str, Te
     if missing:
         raise ValueError(f"no features or masks for style layer {missing[0]!r}; features: "
                          f"{', '.join(feats)}; masks: {', '.join(masks)}")
-    total = _wide(feats[layers[0]]).new_zeros(())
+    total = feats[layers[0]].new_zeros((), dtype=_wide_dtype(feats[layers[0]]))
     for name in layers:
         k = target_grams[name].shape[0]
         w = ([1.0 / len(layers)] * k if layer_weights is None else [float(x) for x in layer_weights[name]])

@@ -44,7 +44,7 @@ class VGG19(nn.Module):
                 # global RNG and waste time); zeroed real storage is put in below. (Not with
                 # Module.to_empty, whose first call imports half a second of torch.fx.)
                 conv = nn.Conv2d(c_in, c_out, 3, padding=1, device="meta")
-                for name, p in conv.named_parameters():
+                for name, p in list(conv.named_parameters()):
                     setattr(conv, name, nn.Parameter(torch.zeros(p.shape)))
                 layers += [conv, nn.ReLU(inplace=False)]
                 c_in = c_out
