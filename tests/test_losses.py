@@ -55,6 +55,25 @@ def test_gram_of_bf16_features_is_float32_with_a_matching_gradient():
     assert rel < 0.01, float(rel)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_gram_of_channels_last_features_matches_with_a_gradient_in_the_same_layout(dtype):
+    f = _rand(2, 8, 6, 5, seed=5).to(dtype)
+    last = f.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    plain = f.clone().requires_grad_(True)
+    assert not last.is_contiguous()
+    target = torch.full((2, 8, 8), 0.2, dtype=nu.gram(f).dtype)
+    for x in (plain, last):
+        ((nu.gram(x) - target) ** 2).sum().backward()
+    torch.testing.assert_close(nu.gram(last), nu.gram(plain))  # the same sums, in another order
+    torch.testing.assert_close(last.grad, plain.grad)
+    assert last.grad.is_contiguous(memory_format=torch.channels_last) and not last.grad.is_contiguous()
+
+
+def test_gradcheck_gram_channels_last():
+    x = _rand(1, 3, 4, 5, seed=6, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    assert gradcheck(nu.gram, (x.requires_grad_(True),), eps=1e-6, atol=1e-5)
+
+
 def test_content_loss_of_bf16_features_is_float32():
     f = _rand(1, 2, 3, 3).to(torch.bfloat16)
     loss = nu.content_loss(f, torch.zeros(1, 2, 3, 3))

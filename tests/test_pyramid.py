@@ -70,6 +70,7 @@ def test_bf16_features_are_bf16_and_close(content, extractor):
     bf = extractor(content, layers=LAYERS, precision="bf16")
     for n in LAYERS:
         assert f32[n].dtype == torch.float32 and bf[n].dtype == torch.bfloat16
+        assert f32[n].is_contiguous() and bf[n].is_contiguous(memory_format=torch.channels_last)
         rel = (bf[n].float() - f32[n]).norm() / f32[n].norm()
         assert rel < 0.03, (n, float(rel))
     with pytest.raises(ValueError, match="unknown precision 'fp16'"):
