@@ -118,7 +118,7 @@ class VGGFeatures(nn.Module):
         would cost memory and time and add no information). The losses compute in float32
         either way; only the Gram products take bfloat16 inputs (see ``losses.gram``).
         Under "bf16" the features are also channels-last in memory (the same values; oneDNN's
-        bfloat16 convolutions and max-pooling are faster that way; in float32 it was slower).
+        bfloat16 convolutions and max-pooling are faster that way; in float32 it made no difference).
         """
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")

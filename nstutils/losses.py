@@ -47,6 +47,15 @@ def _channels_last(t: Tensor) -> bool:
     return not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
 
 
+def _flat(feats: Tensor) -> Tensor:
+    """``feats`` (B, C, H, W) as F (B, C, HW), a view in either memory format: rows of
+    channels for contiguous features, F = M^T of the (B, HW, C) matrix M for channels-last."""
+    b, c, h, w = feats.shape
+    if _channels_last(feats):
+        return feats.permute(0, 2, 3, 1).reshape(b, h * w, c).transpose(1, 2)
+    return feats.reshape(b, c, h * w)
+
+
 class _FFt(torch.autograd.Function):
     """F F^T in float32 for F = feats flattened to (B, C, HW), with the backward pass that uses
     its symmetry: dL/dF = (dG + dG^T) F.
@@ -65,22 +74,19 @@ class _FFt(torch.autograd.Function):
     @staticmethod
     def forward(ctx, feats: Tensor) -> Tensor:
         ctx.save_for_backward(feats)
-        b, c, h, w = feats.shape
-        if _channels_last(feats):
-            m = feats.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B, HW, C), a view
-            return _wide(torch.bmm(m.transpose(1, 2), m))
-        f = feats.reshape(b, c, h * w)  # (B, C, HW): each row is one channel's map, flattened
+        f = _flat(feats)
         return _wide(torch.bmm(f, f.transpose(1, 2)))
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
         (feats,) = ctx.saved_tensors
-        b, c, h, w = feats.shape
+        f = _flat(feats)
         sym = (grad + grad.transpose(1, 2)).to(feats.dtype)
         if _channels_last(feats):
-            m = feats.permute(0, 2, 3, 1).reshape(b, h * w, c)
-            return torch.bmm(m, sym).view(b, h, w, c).permute(0, 3, 1, 2)  # (M sym)^T, channels-last
-        return torch.bmm(sym, feats.reshape(b, c, h * w)).view(b, c, h, w)
+            df = torch.bmm(f.transpose(1, 2), sym).transpose(1, 2)  # (M sym)^T: channels-last
+        else:
+            df = torch.bmm(sym, f)
+        return df.view(feats.shape)
 
 
 def content_loss(feats: Tensor, target: Tensor) -> Tensor:
