@@ -33,7 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import nstutils as nu
 from nstutils.course import find_data
-from nstutils.features import auto_precision
+from nstutils.device import choose_precision
 from nstutils.layers import LAYER_INDEX
 from nstutils.pyramid import resize
 
@@ -339,7 +339,7 @@ def machine():
         with open("/proc/cpuinfo") as f:
             cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
     return dict(cpu=cpu, cores=os.cpu_count(), threads=torch.get_num_threads(), torch=torch.__version__,
-                python=platform.python_version(), precision=auto_precision("cpu"),
+                python=platform.python_version(), precision=choose_precision("cpu"),
                 load=os.getloadavg() if hasattr(os, "getloadavg") else None)
 
 
@@ -387,7 +387,7 @@ def main(argv=None):
     if "flops" not in args.skip:
         print("4. GFLOP/s", flush=True)
         out["flops"] = [flops_section(extractor, 128 if q else 512, p, 3 if q else 5)
-                        for p in sorted({"fp32", auto_precision("cpu")})]
+                        for p in sorted({"fp32", choose_precision("cpu")})]
     here["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     path.write_text(json.dumps(out, indent=1))
     table = markdown(out)

@@ -5,6 +5,7 @@ layer names (``relu4_2``); preprocessing happens only inside :class:`VGGFeatures
 """
 
 from .color import COLOR_MODES, luminance_swap, match_color_linear, match_histogram, stylize_luminance_only, stylize_with_color
+from .device import choose_device, choose_precision
 from .features import VGGFeatures, deprocess, preprocess
 from .images import load_image, read_metadata, save_image, to_pil
 from .layers import VGG19_LAYERS, keras_name, layer_from_index, layer_table, torchvision_index
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "COLOR_MODES", "luminance_swap", "match_color_linear", "match_histogram", "stylize_luminance_only",
     "stylize_with_color", "DEFAULTS", "VGG19", "VGG19_LAYERS", "StepInfo", "StepRecord", "StylizeResult", "Targets",
-    "VGGFeatures", "available_memory", "content_loss", "deprocess", "estimate_memory", "gram", "keras_name", "layer_from_index",
+    "VGGFeatures", "available_memory", "choose_device", "choose_precision", "content_loss", "deprocess", "estimate_memory", "gram", "keras_name", "layer_from_index",
     "layer_table", "load_image", "load_vgg19", "loss_terms", "make_targets", "preprocess",
     "read_metadata", "relative_weights", "save_image", "stylize", "style_loss", "to_pil",
     "torchvision_index", "tv_loss",

@@ -10,7 +10,8 @@ import torch
 
 from .color import COLOR_MODES, stylize_with_color
 from . import masks
-from .features import PRECISIONS, VGGFeatures, auto_precision
+from .device import PRECISIONS, choose, choose_precision
+from .features import VGGFeatures
 from .images import image_format, load_image, save_image
 from .provenance import read_result, result_metadata
 from .memory import GB, available_memory, estimate_memory
@@ -112,7 +113,7 @@ def _progress(total: int, quiet: bool):
 def _stylize(args) -> int:
     out = Path(args.output)
     image_format(out)  # a bad suffix fails now, not after the run
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device, _ = choose(args.device, args.precision)  # one line of error if the device is missing
     if args.init_image is not None:  # resuming: the content at exactly the saved image's size
         args.init_image = args.init_image.to(device)
         content = load_image(args.content, size=tuple(args.init_image.shape[-2:]), device=device)
@@ -159,7 +160,7 @@ def _stylize(args) -> int:
 def _estimate(args, content, layers, device) -> int:
     """Print what a run would need against what the device has free; exit 1 if it cannot fit."""
     size = tuple(content.shape[-2:])
-    precision = auto_precision(device) if args.precision == "auto" else args.precision
+    precision = choose_precision(device, args.precision)
     n = len(pyramid_sizes(size)) if args.pyramid else 1
     need = estimate_memory(size, layers=layers, precision=precision, optimizer=args.optimizer,
                            steps=split_steps(args.steps, n)[-1])

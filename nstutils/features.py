@@ -10,6 +10,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from .device import PRECISIONS
 from .layers import LAYER_INDEX, VGG19_LAYERS, check_layers, pools_before
 from .weights import VGG19
 
@@ -19,7 +20,6 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 POOLINGS = ("max", "avg")
-PRECISIONS = ("fp32", "bf16")
 
 
 def preprocess(img: Tensor, kind: str) -> Tensor:
@@ -135,21 +135,3 @@ class VGGFeatures(nn.Module):
                     feats[name] = x
         return feats
 
-
-def auto_precision(device: torch.device | str) -> str:
-    """Return "bf16" where bfloat16 convolutions are fast on ``device``, else "fp32".
-
-    CPUs: only those with native bfloat16 instructions (AVX512-BF16 or AMX; without them
-    oneDNN emulates bfloat16 and it is slower than float32). CUDA: GPUs that support bfloat16.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type != "cpu":
-        return "fp32"
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:  # not Linux: stay with float32 rather than guess
-        return "fp32"
-    return "bf16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "fp32"

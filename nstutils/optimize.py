@@ -16,7 +16,8 @@ from typing import Callable, Mapping
 import torch
 from torch import Tensor
 
-from .features import PRECISIONS, VGGFeatures, auto_precision, min_side
+from .device import choose_precision
+from .features import VGGFeatures, min_side
 from .memory import available_memory, check_memory, estimate_memory
 from .objective import Targets, loss_terms, make_targets
 from .pyramid import pyramid_sizes, rescale, resize, split_steps
@@ -194,7 +195,7 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
             False runs every step at full size (the textbook method). A tensor ``init``
             continues at full size without a pyramid.
         precision: "fp32", "bf16" (convolutions in bfloat16, losses in float32) or "auto"
-            (bf16 where the device runs it natively; see ``features.auto_precision``).
+            (bf16 where the device runs it natively; see :mod:`nstutils.device`).
         max_memory: bytes the run may use; None: what the device has free. A run whose
             estimate (:func:`nstutils.estimate_memory`) exceeds it raises MemoryError.
     Returns: a StylizeResult. A NaN/inf loss ends the run with the best image so far
@@ -203,9 +204,7 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
     styles = _styles(style)
     _check_args(content, styles, steps, optimizer)
     lr = DEFAULT_LR[optimizer] if lr is None else float(lr)
-    precision = auto_precision(content.device) if precision == "auto" else precision
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid: auto, {', '.join(PRECISIONS)}")
+    precision = choose_precision(content.device, precision)
     if extractor is None:
         extractor = VGGFeatures(load_vgg19(), layers=(*content_layers, *style_layers)).to(content.device)
     full = tuple(content.shape[-2:])

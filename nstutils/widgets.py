@@ -21,6 +21,7 @@ import ipywidgets as w
 import torch
 
 from .course import find_data, samples
+from .device import choose_device
 from .features import VGGFeatures, min_side
 from .images import load_image, save_image
 from .layers import VGG19_LAYERS
@@ -93,7 +94,7 @@ class Playground:
     """Interactive neural style transfer: ``app = Playground(); app`` shows it.
 
     Args (the caller decides): data (the course's data/ folder, default ``find_data()``),
-    device (default cuda if available, else cpu), weights (for ``load_vgg19``, default "caffe";
+    device (default "auto": see :func:`nstutils.device.choose`), weights (for ``load_vgg19``, default "caffe";
     loaded on the first run) or a ready ``extractor``, size (longer side of the result) and
     steps (default ``DEFAULTS.steps``), out_dir (where Save writes), refresh_s and plot_s (the
     least time between two preview and two loss-plot updates).
@@ -106,7 +107,7 @@ class Playground:
                  content: str = "tubingen_neckarfront", style: str = "van_gogh_starry_night",
                  out_dir=None, refresh_s: float = 0.3, plot_s: float = 1.0):
         self.data = Path(data) if data is not None else find_data()
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = choose_device("auto" if device is None else device)
         self.weights, self.pooling, self.extractor = weights, pooling, extractor
         self.out_dir = Path(out_dir) if out_dir is not None else self.data.parent / "out" / "playground"
         self.refresh_s, self.plot_s = refresh_s, plot_s

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import nstutils as nu
-from nstutils.features import auto_precision
+from nstutils.device import choose_precision
 from nstutils.memory import check_memory
 from nstutils.pyramid import pyramid_sizes, resize, split_steps
 
@@ -94,8 +94,8 @@ def test_bf16_run_lowers_the_fp32_loss(content, style, extractor):
 
 
 def test_auto_precision_is_a_valid_choice():
-    assert auto_precision("cpu") in ("fp32", "bf16")
-    assert auto_precision("meta") == "fp32"
+    assert choose_precision("cpu") in ("fp32", "bf16")
+    assert choose_precision("meta") == "fp32"
 
 
 def test_memory_estimate_grows_with_pixels_history_and_depth():
