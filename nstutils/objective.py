@@ -23,6 +23,7 @@ from .layers import check_layers
 from .losses import (content_loss, gram, guided_gram, guided_relative_weights, guided_style_loss,
                      relative_weights, style_loss, tv_loss)
 from .masks import layer_masks, to_masks
+from .validate import check_image
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,8 @@ def make_targets(extractor: VGGFeatures, content: Tensor, style: Tensor | Sequen
     Returns: Targets; with content_masks, grams are (K, C, C) and ``masks`` is set.
     """
     content_layers, style_layers = check_layers(content_layers), check_layers(style_layers)
-    styles = _style_list(style)
+    content = check_image(content, "content")
+    styles = [check_image(s, f"style {k}") for k, s in enumerate(_style_list(style))]
     if style_scale is not None:
         styles = [scale_style(s, content, style_scale) for s in styles]
         small = [k for k, s in enumerate(styles) if min(s.shape[-2:]) < min_side(style_layers)]
