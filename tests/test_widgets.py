@@ -1,6 +1,6 @@
 """Headless tests of the playground (nstutils.widgets, nstutils.pickers, nstutils.runner).
 
-They run with ipywidgets 8 (the main venv) and 7.7.1 (`make test-widgets7`); uploads are
+They run with ipywidgets 8 (the main venv) and 7.7.1 (`make test-colab`, in the Colab-like venv); uploads are
 simulated in the format of the installed major and both formats are parsed. Tiny images,
 few steps, the Caffe weights (loaded once).
 """
