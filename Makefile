@@ -43,6 +43,7 @@ $(VENVC)/.installed: Makefile
 	$(PYTHON) -m venv $(VENVC)
 	$(PYC) -m pip install -q --upgrade pip
 	$(PYC) -m pip install -q $(COLAB_TORCH) $(COLAB_PREINSTALLED)
+	$(PYC) -m pip freeze > $(VENVC)/preinstalled.txt  # each notebook's rehearsal starts from this
 	touch $@
 
 # Every notebook from its real first cell (clone, pip install, cd) in the Colab-like venv, then

@@ -24,9 +24,18 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
 fi
 "$PY" -c "import torch, ipywidgets, sys; print('rehearsal: python', sys.version.split()[0], '| torch', torch.__version__, '| ipywidgets', ipywidgets.__version__)"
 failed=()
+# What the environment held before any notebook ran (make test-colab writes it): each notebook
+# starts from exactly that, so a package one notebook's install cell brought cannot help the next.
+BASELINE="$(dirname "$PY")/../preinstalled.txt"
+[ -f "$BASELINE" ] || "$PY" -m pip freeze --exclude-editable > "$BASELINE"
+reset_env() {
+    local extra
+    extra=$("$PY" -m pip freeze | grep -v -x -F -f "$BASELINE" | sed -e 's/[ =@].*//' || true)
+    if [ -n "$extra" ]; then "$PY" -m pip uninstall -q -y $extra >/dev/null; fi
+}
 for nb in "$@"; do
     rm -rf "$CLONE"
-    "$PY" -m pip uninstall -q -y nst-course >/dev/null 2>&1 || true
+    reset_env
     echo "=== $nb"
     if ! PYTHONPATH="$ROOT/tests/colab" NST_COURSE_REPO="file://$ROOT" NSTUTILS_QUICK=1 MPLBACKEND=Agg \
             "$PY" -m pytest -p no:cacheprovider "$nb"; then
