@@ -6,6 +6,7 @@ Taught in notebooks/01_images_and_features.ipynb.
 from __future__ import annotations
 
 import copy
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -135,3 +136,54 @@ class VGGFeatures(nn.Module):
                     feats[name] = x
         return feats
 
+
+
+def channel_means(vgg: VGG19, images: Sequence[Tensor]) -> dict[str, Tensor]:
+    """Mean activation of every ReLU channel over ``images`` and all their positions.
+
+    s_l[c] = (1/N) sum_n mean_p relu_l(x_n)[c, p]: each image counts once, whatever its size.
+    Args: vgg; images: (B, 3, H, W) tensors in [0, 1] on vgg's device, each side >= 16 px.
+    Returns: {"relu1_1": (64,), ..., "relu5_4": (512,)} float32 on vgg's device.
+    """
+    if not images:
+        raise ValueError("no calibration images given; pass a list of (B, 3, H, W) images")
+    ex = VGGFeatures(vgg)
+    relus = tuple(n for n in VGG19_LAYERS if n.startswith("relu"))
+    sums, count = {}, 0
+    with torch.no_grad():
+        for img in images:
+            feats = ex(img, layers=relus)
+            for n in relus:
+                sums[n] = sums.get(n, 0) + feats[n].float().mean(dim=(2, 3)).sum(0)  # (C,)
+            count += img.shape[0]
+    return {n: s / count for n, s in sums.items()}
+
+
+def normalize_vgg(vgg: VGG19, images: Sequence[Tensor]) -> VGG19:
+    """Return a copy of ``vgg`` rescaled as Gatys et al.'s: every ReLU's mean activation is 1.
+
+    Gatys et al. (2015, 2016) used a *normalized* VGG19: each filter is scaled so that its mean
+    activation over images and positions is 1 (they used ImageNet validation images; here the
+    caller's ``images``). With s_l = :func:`channel_means` (s_0 = 1 for the input):
+    W'_l[o, i] = W_l[o, i] * s_{l-1}[i] / s_l[o], b'_l[o] = b_l[o] / s_l[o]. ReLU and pooling commute
+    with positive per-channel factors, so for *every* image conv'_l = conv_l / s_l and
+    relu'_l = relu_l / s_l, channel by channel: the same features, on another scale per channel.
+    A channel silent on all the images (s = 0) keeps its scale (factor 1).
+    Taught in notebooks/02_gram_matrices.ipynb.
+    """
+    means = channel_means(vgg, images)
+    out = copy.deepcopy(vgg)
+    prev = None  # the input (the preprocessed image) keeps its scale
+    with torch.no_grad():
+        for name, mod in zip(VGG19_LAYERS, out.features):
+            if not name.startswith("conv"):
+                continue
+            s = means["relu" + name[4:]]
+            s = torch.where(s > 0, s, torch.ones_like(s))  # (C_out,)
+            mod.weight.div_(s.view(-1, 1, 1, 1))
+            if prev is not None:
+                mod.weight.mul_(prev.view(1, -1, 1, 1))  # undo the previous layer's scaling
+            mod.bias.div_(s)
+            prev = s
+    out.weights_id = f"{vgg.weights_id}, normalized (mean activation 1 on {len(images)} images)"
+    return out

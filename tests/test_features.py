@@ -98,3 +98,41 @@ def test_gradients_flow_to_the_image(extractor):
     x = pattern().requires_grad_(True)
     extractor(x, layers=("relu3_1",))["relu3_1"].sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def _calibration():
+    return [pattern(64, 80), pattern(48, 48).flip(-1), nu.load_image(Path(__file__).resolve().parents[1]
+                                                                       / "data/content/tubingen_neckarfront.jpg", max_side=64)]
+
+
+def test_normalized_vgg_has_mean_activation_one(vgg):
+    from nstutils.features import channel_means, normalize_vgg
+
+    images = _calibration()
+    before = channel_means(vgg, images)
+    after = channel_means(normalize_vgg(vgg, images), images)
+    for name, s in after.items():
+        alive = before[name] > 0
+        torch.testing.assert_close(s[alive], torch.ones_like(s[alive]), rtol=1e-3, atol=0)
+        torch.testing.assert_close(s[~alive], torch.zeros_like(s[~alive]))  # silent stays silent
+    assert before["relu1_1"].max() > 10  # the unnormalized network is far from 1
+
+
+def test_normalized_features_are_the_originals_over_a_positive_factor(vgg):
+    from nstutils.features import channel_means, normalize_vgg
+
+    images = _calibration()
+    norm = normalize_vgg(vgg, images)
+    means = channel_means(vgg, images)
+    other = pattern(32, 40).flip(-2)  # not a calibration image
+    layers = ("conv1_1", "relu1_1", "relu2_1", "conv4_2", "relu4_2", "pool4", "relu5_1")
+    f0 = nu.VGGFeatures(vgg)(other, layers=layers)
+    f1 = nu.VGGFeatures(norm)(other, layers=layers)
+    for name in layers:
+        s = means["relu" + (name[4:] if not name.startswith("pool") else {"pool4": "4_4"}[name])]
+        s = torch.where(s > 0, s, torch.ones_like(s)).view(1, -1, 1, 1)
+        torch.testing.assert_close(f1[name], f0[name] / s, rtol=1e-3, atol=1e-4 * float((f0[name] / s).abs().max()))
+    assert norm.preprocessing == vgg.preprocessing and "normalized" in norm.weights_id
+    assert not torch.equal(norm.features[0].weight, vgg.features[0].weight)  # a copy was changed
+    with pytest.raises(ValueError, match="no calibration images"):
+        normalize_vgg(vgg, [])
