@@ -4,6 +4,13 @@ Images are (1, 3, H, W) float32 RGB tensors in [0, 1]; features are dicts keyed 
 layer names (``relu4_2``); preprocessing happens only inside :class:`VGGFeatures`.
 """
 
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"]:  # `python -m nstutils`: Ctrl-C or kill while torch loads gives one line
+    from .interrupts import install as _install
+
+    _install()
+
 from .color import COLOR_MODES, luminance_swap, match_color_linear, match_histogram, stylize_luminance_only, stylize_with_color
 from .device import choose_device, choose_precision
 from .features import VGGFeatures, deprocess, preprocess

@@ -1,50 +1,102 @@
-"""Command line: ``python -m nstutils stylize CONTENT STYLE -o OUT.png [options]``."""
+"""Command line: ``python -m nstutils stylize CONTENT STYLE -o OUT.png [options]``.
+
+Exit codes: 0 done, 1 error (unreadable file, not enough memory, ...), 2 bad arguments,
+3 diverged (the best image so far is saved), 130 interrupted (Ctrl-C, SIGTERM or SIGHUP after
+the first step: the best image so far is saved). Every error is one line; ``--debug`` (or the
+environment variable NSTUTILS_DEBUG=1) shows the traceback instead, for a bug report.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+import traceback
 from pathlib import Path
 
-import torch
+from . import interrupts
+from .interrupts import EXIT_INTERRUPTED
+from .validate import UsageError, check_seed
 
-from .color import COLOR_MODES, stylize_with_color
-from . import masks
-from .device import PRECISIONS, choose, choose_precision
-from .features import VGGFeatures
-from .images import image_format, load_image, save_image
-from .provenance import read_result, result_metadata
-from .memory import GB, available_memory, estimate_memory
-from .optimize import DEFAULTS, INITS, OPTIMIZERS, StepInfo
-from .pyramid import pyramid_sizes, split_steps
-from .weights import load_vgg19
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
+MAX_STYLE_SCALE = 8.0  # the same bound as stylize's (optimize.MAX_STYLE_SCALE)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+def _positive_int(text) -> int:
+    try:
+        value = int(text) if isinstance(text, str) else text
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
     return value
 
 
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+def _non_negative(text) -> float:
+    value = float(text) if isinstance(text, (str, int, float)) and not isinstance(text, bool) else math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+def _positive_float(text, maximum: float = math.inf) -> float:
+    value = float(text) if isinstance(text, (str, int, float)) and not isinstance(text, bool) else math.nan
+    if not (math.isfinite(value) and 0 < value <= maximum):
+        raise argparse.ArgumentTypeError(f"must be a number > 0{'' if maximum == math.inf else f' and <= {maximum:g}'}"
+                                         f", got {text}")
     return value
+
+
+def _style_scale(text) -> float:
+    return _positive_float(text, MAX_STYLE_SCALE)
+
+
+def _seed(text) -> int:
+    try:
+        return check_seed(int(text) if isinstance(text, str) else text, "")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).strip()) from None
+
+
+def _blend(values) -> list[float]:
+    if not isinstance(values, list) or not values:
+        raise argparse.ArgumentTypeError(f"must be a list of weights >= 0, got {values!r}")
+    return [_non_negative(v) for v in values]
+
+
+def _choice(*choices):
+    def check(value):
+        if value not in choices:
+            raise argparse.ArgumentTypeError(f"must be one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+
+    return check
+
+
+def _checks() -> dict:
+    """How each restorable option is checked: the same functions as typed options (see resume)."""
+    from .color import COLOR_MODES
+    from .device import PRECISIONS
+    from .optimize import OPTIMIZERS
+
+    return {"steps": _positive_int, "optimizer": _choice(*OPTIMIZERS), "seed": _seed,
+            "lr": lambda v: None if v is None else _positive_float(v),
+            "content_weight": _non_negative, "tv_weight": _non_negative,
+            "style_weight": _non_negative,
+            "pyramid": _choice(True, False), "precision": _choice("auto", *PRECISIONS),
+            "color": _choice(*COLOR_MODES), "pooling": _choice("max", "avg"),
+            "blend": lambda v: None if v is None else _blend(v),
+            "style_scale": lambda v: None if v is None else _style_scale(v)}
 
 
 def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
-    """Build the parser; ``defaults`` replace the stylize options' defaults (used by --resume)."""
+    """Build the parser; ``defaults`` replace the stylize options' defaults."""
+    from .color import COLOR_MODES
+    from .device import PRECISIONS
+    from .optimize import DEFAULTS, INITS, OPTIMIZERS
+
     parser = argparse.ArgumentParser(prog="python -m nstutils",
                                      description="Neural style transfer (Gatys et al.) on your images.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -59,14 +111,14 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
                    help="longer side of the style image (default: --size)")
     p.add_argument("--blend", type=_non_negative, nargs="+", default=None, metavar="W",
                    help="one weight per style image (default: equal)")
-    p.add_argument("--style-scale", type=_positive_float, default=None, metavar="S",
+    p.add_argument("--style-scale", type=_style_scale, default=None, metavar="S",
                    help="resize the style image(s) to S times the result's longer side "
                         "(smaller: finer brush strokes)")
     p.add_argument("--mask", default=None, metavar="IMAGE",
                    help="with two style images: white areas of IMAGE get the first, black the second")
     p.add_argument("--steps", type=_positive_int, default=DEFAULTS.steps)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer)
-    p.add_argument("--lr", type=_non_negative, default=None, help="default: 1 for lbfgs, 0.02 for adam")
+    p.add_argument("--lr", type=_positive_float, default=None, help="default: 1 for lbfgs, 0.02 for adam")
     p.add_argument("--content-weight", type=_non_negative, default=DEFAULTS.content_weight)
     p.add_argument("--style-weight", type=_non_negative, default=DEFAULTS.style_weight)
     p.add_argument("--tv-weight", type=_non_negative, default=DEFAULTS.tv_weight)
@@ -74,7 +126,7 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
                    help="keep the photo's colours: swap or luminance; or recolour the painting "
                         "first: histogram, chol, pca, sym")
     p.add_argument("--init", choices=INITS, default=DEFAULTS.init)
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    p.add_argument("--seed", type=_seed, default=DEFAULTS.seed)
     p.add_argument("--weights", default="caffe", help="caffe, torchvision, random, or a state-dict path")
     p.add_argument("--pooling", choices=("max", "avg"), default="max")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, ...")
@@ -88,48 +140,112 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
                    help="also write OUT_stepNNNN.png every N steps")
     p.add_argument("--resume", metavar="PNG", default=None,
                    help="continue from a PNG written by nstutils: start from its image, at its size, "
-                        "with its settings (options given here override them)")
+                        "with its settings and style image sizes (options given here override them)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(**{"init_image": None, **(defaults or {})})
+    p.add_argument("--debug", action="store_true",
+                   help="show Python tracebacks instead of one-line errors (also NSTUTILS_DEBUG=1)")
+    p.set_defaults(**{"init_image": None, "style_sizes": None, "extra": {}, **(defaults or {})})
     return parser
 
 
-def _progress(total: int, quiet: bool):
-    """Return (callback, close) that drive a tqdm bar with the current loss terms."""
-    if quiet:
-        return None, lambda: None
-    from tqdm import tqdm
+def _progress(total: int, quiet: bool, also=None):
+    """Return (callback, close): a tqdm bar with the current loss terms; ``also(info)`` runs first."""
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
+        bar = tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
 
-    def callback(info: StepInfo) -> None:
-        r = info.record
-        bar.set_postfix_str(f"loss {r.total:.3g} (content {r.content:.3g}, style {r.style:.3g}, tv {r.tv:.3g})")
-        bar.update(1)
+    def callback(info) -> None:
+        if also is not None:
+            also(info)
+        if bar is not None:
+            r = info.record
+            bar.set_postfix_str(f"loss {r.total:.3g} (content {r.content:.3g}, style {r.style:.3g}, tv {r.tv:.3g})")
+            bar.update(1)
 
-    return callback, bar.close
+    return callback, (bar.close if bar is not None else lambda: None)
+
+
+def _inputs(args) -> dict[str, str | None]:
+    """Every file the run reads, by role (an output must be none of them)."""
+    files = {"content": args.content, "mask": args.mask, "--resume": args.resume,
+             **{f"style {i + 1}" if len(args.style) > 1 else "style": s for i, s in enumerate(args.style)}}
+    if args.weights not in ("caffe", "torchvision", "random"):
+        files["--weights"] = args.weights
+    return files
+
+
+def _plan(args, device, precision, layers):
+    """Check the run before loading anything heavy; return (content (H, W), bytes needed, bytes free).
+
+    Sizes come from the image headers and the options, never from decoding, so an 8000 px
+    estimate costs nothing and a run that cannot fit fails before the weights load.
+    """
+    from .features import min_side
+    from .images import image_size
+    from .memory import available_memory, estimate_memory
+    from .optimize import levels
+
+    if args.init_image is not None:
+        size = tuple(args.init_image.shape[-2:])
+    else:
+        size = image_size(args.content, max_side=args.size)
+    style_sizes = args.style_sizes or [image_size(s, max_side=args.style_size or args.size) for s in args.style]
+    if args.style_scale is not None:  # what stylize will resize them to
+        style_sizes = [(max(1, round(h * f)), max(1, round(w * f))) for h, w in style_sizes
+                       for f in [args.style_scale * max(size) / max(h, w)]]
+    if args.mask is not None:
+        image_size(args.mask)  # unreadable masks fail now
+    need_side = min_side(layers)
+    for what, (h, w) in [(f"the content image {args.content}", size),
+                         *((f"the style image {s}", z) for s, z in zip(args.style, style_sizes))]:
+        if min(h, w) < need_side:
+            raise ValueError(f"{what} would be {w}x{h} px, too small: the network's style layers need "
+                             f"at least {need_side} px a side; raise --size (or --style-size, "
+                             "--style-scale) or crop it less elongated")
+    sizes, level_steps = levels(size, layers, args.steps, args.pyramid and args.init_image is None)
+    need = max([estimate_memory(size, layers=layers, precision=precision, optimizer=args.optimizer,
+                                steps=level_steps[-1])]
+               + [estimate_memory(s, layers=layers, precision=precision, optimizer="adam") for s in style_sizes])
+    return size, need, available_memory(device)
 
 
 def _stylize(args) -> int:
+    from .color import stylize_with_color
+    from .memory import GB, check_memory
+    from .optimize import DEFAULTS
+    from .outputs import check_output, save_or_rescue, snapshot_writer
+    from .provenance import metadata, result_metadata
+
     out = Path(args.output)
-    image_format(out)  # a bad suffix fails now, not after the run
-    device, _ = choose(args.device, args.precision)  # one line of error if the device is missing
-    if args.init_image is not None:  # resuming: the content at exactly the saved image's size
-        args.init_image = args.init_image.to(device)
-        content = load_image(args.content, size=tuple(args.init_image.shape[-2:]), device=device)
-    else:
-        content = load_image(args.content, max_side=args.size, device=device)
-    styles = [load_image(p, max_side=args.style_size or args.size, device=device) for p in args.style]
-    regions = None
-    if args.mask is not None:
-        if len(styles) != 2:
-            raise ValueError(f"--mask needs exactly two style images (white, black), got {len(styles)}")
-        regions = masks.regions(masks.load_mask(args.mask, size=tuple(content.shape[-2:])).to(device))
-    layers = (*DEFAULTS.content_layers, *DEFAULTS.style_layers)
+    try:
+        from .device import choose
+
+        device, precision = choose(args.device, args.precision)  # one line of error if the device is missing
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    check_output(out, _inputs(args), snapshots=bool(args.save_every))  # before any compute
+    if args.mask is not None and len(args.style) != 2:
+        raise UsageError(f"--mask needs exactly two style images (white, black), got {len(args.style)}")
+    content_layers = args.extra.get("content_layers", DEFAULTS.content_layers)
+    style_layers = args.extra.get("style_layers", DEFAULTS.style_layers)
+    layers = tuple(dict.fromkeys((*content_layers, *style_layers)))
+    size, need, free = _plan(args, device, precision, layers)
     if args.estimate:
-        return _estimate(args, content, layers, device)
-    extractor = VGGFeatures(load_vgg19(args.weights), layers=layers, pooling=args.pooling).to(device)
-    callback, close = _progress(args.steps, args.quiet)
+        fits = free is None or need <= free
+        print(f"{size[1]}x{size[0]} on {device} ({precision}): needs about {need / GB:.2f} GB; "
+              + ("available: unknown" if free is None else f"available: {free / GB:.2f} GB")
+              + ("" if fits else " - too much"))
+        return EXIT_OK if fits else EXIT_ERROR
+    check_memory(need, free, size)
+    content, styles, regions = _load(args, size, device)
+    extractor = _extractor(args, layers, device)
+    sources = {"content": str(args.content), "style": ", ".join(map(str, args.style)), "weights": str(args.weights)}
+    if args.mask:
+        sources["mask"] = str(args.mask)
+    snapshots = snapshot_writer(out, args.save_every, lambda params: metadata(params or {}, sources))
+    callback, close = _progress(args.steps, args.quiet, snapshots)
     try:
         init = args.init if args.init_image is None else args.init_image
         result = stylize_with_color(content, styles if len(styles) > 1 else styles[0], extractor,
@@ -138,59 +254,123 @@ def _stylize(args) -> int:
                                     optimizer=args.optimizer, lr=args.lr,
                                     content_weight=args.content_weight,
                                     style_weight=args.style_weight, tv_weight=args.tv_weight,
-                                    init=init, seed=args.seed, snapshot_every=args.save_every,
-                                    callback=callback, pyramid=args.pyramid, precision=args.precision)
+                                    init=init, seed=args.seed, callback=callback, pyramid=args.pyramid,
+                                    precision=args.precision, **args.extra)
     finally:
         close()
-    sources = {"content": str(args.content), "style": ", ".join(map(str, args.style))}
-    if args.mask:
-        sources["mask"] = str(args.mask)
-    meta = result_metadata(result, sources)
-    save_image(result.image, out, metadata=meta)
-    for step, img in result.snapshots:
-        if step:
-            save_image(img, out.with_name(f"{out.stem}_step{step:04d}{out.suffix}"), metadata=meta)
-    last = result.history[-1].total if result.history else float("nan")
+    with interrupts.deferred(raise_after=False) as held:  # a Ctrl-C now waits until the file is whole
+        written, error = save_or_rescue(result.image, out, result_metadata(result, sources))
+    return _report(result, written, error, held.signal, getattr(args, "saved_loss", None))
+
+
+def _load(args, size, device):
+    """Load the content at ``size``, the styles (at their stored sizes when resuming) and the mask."""
+    from . import masks
+    from .images import load_image
+
+    content = load_image(args.content, size=size, device=device)
+    if args.style_sizes:
+        styles = [load_image(s, size=z, device=device) for s, z in zip(args.style, args.style_sizes)]
+    else:
+        styles = [load_image(s, max_side=args.style_size or args.size, device=device) for s in args.style]
+    if args.init_image is not None:
+        args.init_image = args.init_image.to(device)
+    if args.mask is None:
+        return content, styles, None
+    mask = masks.load_mask(args.mask, size=size).to(device)
+    for part, region in (("white", mask), ("black", 1 - mask)):
+        if not bool(region.amax() > 0):
+            raise ValueError(f"--mask {args.mask} has no {part} area at {size[1]}x{size[0]} px, so "
+                             f"the {'first' if part == 'white' else 'second'} style would get no region; "
+                             "paint both areas, or give one style image without --mask")
+    return content, styles, masks.regions(mask)
+
+
+def _extractor(args, layers, device):
+    """Build the extractor; on --resume, refuse weights other than the saved run's unless typed."""
+    from .features import VGGFeatures
+    from .weights import load_vgg19
+
+    extractor = VGGFeatures(load_vgg19(args.weights), layers=layers, pooling=args.pooling).to(device)
+    stored = getattr(args, "saved_weights", None)
+    if stored and stored != extractor.weights_id:
+        raise UsageError(f"--resume {Path(args.resume).name} was made with the weights {stored}, but "
+                         f"--weights {args.weights} gives {extractor.weights_id}; give --weights to "
+                         "continue with other weights on purpose")
+    return extractor
+
+
+def _report(result, written: Path, error: OSError | None, signal: str, saved_loss: dict | None = None) -> int:
+    """Print the one-line summary; return the exit code."""
+    loss = result.loss["total"] if result.loss else float("nan")
     h, w = result.image.shape[-2:]
-    print(f"{result.status}: {len(result.history)} steps in {result.seconds:.1f}s, loss {last:.4g}, "
-          f"{w}x{h} -> {out}" + ("" if result.status == "completed" else f" ({result.message})"))
-    return {"completed": EXIT_OK, "stopped": EXIT_OK, "diverged": EXIT_DIVERGED}.get(result.status, EXIT_INTERRUPTED)
+    status = "interrupted" if signal and result.status != "interrupted" else result.status
+    note = "" if result.status == "completed" else f" ({result.message})"
+    if saved_loss and result.history:  # --resume: where this run started against where the saved one ended
+        note += f" (resumed at loss {result.history[0].total:.4g}; the saved image had {saved_loss['total']:.4g})"
+    if signal and result.status != "interrupted":
+        note += f" (interrupted by {signal} while saving; the file is whole)"
+    print(f"{status}: {len(result.history)} steps in {result.seconds:.1f}s, loss {loss:.4g}, "
+          f"{w}x{h} -> {written}{note}")
+    if error is not None:
+        print(f"error: could not write {error.filename or 'the output'} ({error.strerror or error}); "
+              f"the result is saved as {written} instead", file=sys.stderr)
+        return EXIT_ERROR if status != "interrupted" else EXIT_INTERRUPTED
+    if status == "interrupted":
+        return EXIT_INTERRUPTED
+    return {"completed": EXIT_OK, "stopped": EXIT_OK, "diverged": EXIT_DIVERGED}.get(status, EXIT_ERROR)
 
 
-def _estimate(args, content, layers, device) -> int:
-    """Print what a run would need against what the device has free; exit 1 if it cannot fit."""
-    size = tuple(content.shape[-2:])
-    precision = choose_precision(device, args.precision)
-    n = len(pyramid_sizes(size)) if args.pyramid else 1
-    need = estimate_memory(size, layers=layers, precision=precision, optimizer=args.optimizer,
-                           steps=split_steps(args.steps, n)[-1])
-    free = available_memory(device)
-    fits = free is None or need <= free
-    print(f"{size[1]}x{size[0]} on {device} ({precision}): needs about {need / GB:.2f} GB; "
-          + ("available: unknown" if free is None else f"available: {free / GB:.2f} GB")
-          + ("" if fits else " - too much"))
-    return EXIT_OK if fits else EXIT_ERROR
-
-
-# Settings stored by a saved result that are also command-line options (same names).
-RESUMABLE = ("steps", "optimizer", "lr", "content_weight", "style_weight", "tv_weight", "seed",
-             "pyramid", "precision", "color")
+_UNSET = object()
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    """Parse; with --resume, the saved settings become the defaults, so given options win."""
+    """Parse; with --resume, the saved settings fill every option not given, checked as typed."""
     args = build_parser().parse_args(argv)
     if args.resume:
-        saved = read_result(args.resume)
-        stored = {k: saved.params[k] for k in RESUMABLE if k in saved.params}
-        args = build_parser({**stored, "init_image": saved.image}).parse_args(argv)
+        from .resume import restore
+
+        marked = build_parser({dest: _UNSET for dest in vars(args)}).parse_args(argv)
+        given = {dest for dest, value in vars(marked).items() if value is not _UNSET}
+        saved = restore(args, given, _checks())
+        if "weights" not in given:
+            args.saved_weights = saved.params.get("weights")
+        if isinstance(saved.loss, dict) and isinstance(saved.loss.get("total"), (int, float)):
+            args.saved_loss = saved.loss
     return args
 
 
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or {MemoryError: "not enough memory"}.get(type(err), "")
+    return text or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code. Errors are one line (tracebacks with --debug)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or bool(os.environ.get("NSTUTILS_DEBUG"))
+    interrupts.install(debug)
     try:
-        args = _parse(argv)
-        return _stylize(args)
-    except (FileNotFoundError, ValueError, RuntimeError, OSError, MemoryError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        return _stylize(_parse(argv))
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        by = interrupts.last_signal()
+        print(f"interrupted{' by ' + by if by else ''} before the first step; nothing was saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except UsageError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, ValueError, RuntimeError, MemoryError) as err:  # files, sizes, memory: one line
+        if debug:
+            traceback.print_exc()
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as err:  # noqa: BLE001 - a bug: still one line, with how to get the details
+        if debug:
+            raise
+        print(f"error: {type(err).__name__}: {_one_line(err)} (a bug? run again with --debug and "
+              "report the traceback)", file=sys.stderr)
         return EXIT_ERROR

@@ -212,11 +212,24 @@ def write_atomic(path: str | Path, write, *, overwrite: bool = True) -> Path:
         if overwrite:
             os.replace(tmp, path)
         else:
-            os.link(tmp, path)  # FileExistsError if path exists, even if made a moment ago
+            _link(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _link(tmp: str, path: Path) -> None:
+    """Move ``tmp`` to ``path`` unless ``path`` exists (FileExistsError), in one step where the
+    file system has hard links (a file made a moment ago by another program counts too)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network or FAT file systems): check, then move
+        if path.exists():
+            raise FileExistsError(f"{path} exists") from None
+        os.replace(tmp, path)
 
 
 def _file_mode(path: Path) -> int:

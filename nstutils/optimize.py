@@ -21,9 +21,12 @@ from .features import VGGFeatures, min_side
 from .memory import available_memory, check_memory, estimate_memory
 from .objective import Targets, loss_terms, make_targets
 from .pyramid import pyramid_sizes, rescale, resize, split_steps
+from .layers import check_layers
+from .validate import check_choice, check_image, check_int, check_number, check_seed
 from .weights import load_vgg19
 
 OPTIMIZERS = ("lbfgs", "adam")
+MAX_STYLE_SCALE = 8.0  # style images at most 8x the result's longer side (VGG sees tiles beyond)
 INITS = ("content", "noise", "style")
 
 
@@ -75,6 +78,7 @@ class StepInfo:
     steps: int
     record: StepRecord
     image: Tensor
+    params: dict | None = None  # the run's settings (what StylizeResult.params will hold)
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,10 @@ class StylizeResult:
     image: (1, 3, H, W) in [0, 1]; history: one StepRecord per step; snapshots: (step, image)
     pairs on the CPU; params: every setting used; seconds: wall time; status: "completed",
     "stopped" (the callback asked), "interrupted" (KeyboardInterrupt) or "diverged";
-    message: one readable line about how the run ended.
+    message: one readable line about how the run ended; loss: the weighted terms {"total",
+    "content", "style", "tv"} of ``image`` itself (``history[-1]`` describes the image before
+    the last step), or None when the run ended before its full-size level or was interrupted
+    while measuring it.
     """
 
     image: Tensor
@@ -94,6 +101,7 @@ class StylizeResult:
     seconds: float
     status: str = "completed"
     message: str = ""
+    loss: dict | None = None
 
 
 class _Diverged(Exception):
@@ -111,6 +119,7 @@ class _Best:
 
 def _init_image(init, content: Tensor, style: Tensor, seed: int) -> Tensor:
     if isinstance(init, Tensor):
+        init = check_image(init, "init")
         if init.shape != content.shape:
             raise ValueError(f"init image shape {tuple(init.shape)} differs from content {tuple(content.shape)}")
         return init.detach().to(content.device, torch.float32).clone()
@@ -127,6 +136,9 @@ def _init_image(init, content: Tensor, style: Tensor, seed: int) -> Tensor:
 
 def _styles(style) -> list[Tensor]:
     """Return the style image(s) as a non-empty list of tensors."""
+    if isinstance(style, (str, bytes)) or not isinstance(style, (Tensor, list, tuple)):
+        raise ValueError(f"style must be an image tensor (1, 3, H, W) or a list of them, got "
+                         f"{type(style).__name__}; load it with nstutils.load_image")
     styles = [style] if isinstance(style, Tensor) else list(style)
     if not styles:
         raise ValueError("no style image given; pass a (1, 3, H, W) tensor or a list of them")
@@ -139,17 +151,46 @@ def _sizes(styles: list[Tensor]):
     return sizes[0] if len(sizes) == 1 else sizes
 
 
-def _check_args(content: Tensor, styles: list[Tensor], steps: int, optimizer: str) -> None:
-    for name, img in (("content", content), *((f"style {i}", s) for i, s in enumerate(styles))):
-        if img.dim() != 4 or img.shape[:2] != (1, 3):
-            raise ValueError(f"{name} must have shape (1, 3, H, W), got {tuple(img.shape)}")
+def _check_args(content: Tensor, styles: list[Tensor], steps: int, optimizer: str):
+    """Return (content, styles, steps) checked (see :mod:`nstutils.validate`), or raise ValueError."""
+    content = check_image(content, "content")
+    styles = [check_image(s, "style" if len(styles) == 1 else f"style {i}") for i, s in enumerate(styles)]
     for style in styles:
         if content.device != style.device:
             raise ValueError(f"content is on {content.device} but style is on {style.device}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+    check_choice(optimizer, "optimizer", OPTIMIZERS)
+    return content, styles, check_int(steps, "steps")
+
+
+def _check_settings(lr, seed, lbfgs_history, snapshot_every, style_scale, max_memory, callback,
+                    **weights) -> None:
+    """Raise ValueError for a setting of the wrong type or out of range (names as in stylize)."""
+    if lr is not None:
+        check_number(lr, "lr", positive=True)
+    for name, value in weights.items():
+        if not isinstance(value, str):  # a string style weight ("auto") is resolved by stylize
+            check_number(value, name)
+    check_seed(seed)
+    check_int(lbfgs_history, "lbfgs_history", 1)
+    if snapshot_every is not None:
+        check_int(snapshot_every, "snapshot_every", 1)
+    if style_scale is not None:
+        check_number(style_scale, "style_scale", positive=True, maximum=MAX_STYLE_SCALE)
+    if max_memory is not None:
+        check_number(max_memory, "max_memory", positive=True)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be a function of one StepInfo, got {type(callback).__name__}")
+
+
+def levels(full: tuple[int, int], layers, steps: int, pyramid: bool) -> tuple[list, list[int]]:
+    """Return the (H, W) of each pyramid level, coarsest first, and the steps of each.
+
+    Levels too small for the deepest of ``layers`` are left out (very wide images: fewer levels).
+    """
+    sizes = pyramid_sizes(full) if pyramid else [full]
+    deepest = min_side(layers)
+    sizes = [s for s in sizes[:-1] if min(s) >= deepest] + [tuple(full)]
+    return sizes, split_steps(steps, len(sizes))
 
 
 def _make_optimizer(name: str, img: Tensor, lr: float, history: int) -> torch.optim.Optimizer:
@@ -202,16 +243,17 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
     (status "diverged"); Ctrl-C ends it the same way with status "interrupted".
     """
     styles = _styles(style)
-    _check_args(content, styles, steps, optimizer)
+    content, styles, steps = _check_args(content, styles, steps, optimizer)
+    _check_settings(lr, seed, lbfgs_history, snapshot_every, style_scale, max_memory, callback,
+                    content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
+    content_layers, style_layers = check_layers(content_layers), check_layers(style_layers)
     lr = DEFAULT_LR[optimizer] if lr is None else float(lr)
     precision = choose_precision(content.device, precision)
     if extractor is None:
         extractor = VGGFeatures(load_vgg19(), layers=(*content_layers, *style_layers)).to(content.device)
     full = tuple(content.shape[-2:])
-    sizes = pyramid_sizes(full) if pyramid and not isinstance(init, Tensor) else [full]
-    deepest = min_side((*content_layers, *style_layers))
-    sizes = [s for s in sizes[:-1] if min(s) >= deepest] + [full]  # very wide images: fewer levels
-    level_steps = split_steps(steps, len(sizes))
+    sizes, level_steps = levels(full, (*content_layers, *style_layers), steps,
+                                pyramid and not isinstance(init, Tensor))
     need = estimate_memory(full, layers=(*content_layers, *style_layers), precision=precision,
                            optimizer=optimizer, lbfgs_history=lbfgs_history, steps=level_steps[-1])
     check_memory(need, available_memory(content.device) if max_memory is None else max_memory, full)
@@ -232,27 +274,39 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
                   device=str(content.device), weights=extractor.weights_id,
                   pooling=extractor.pooling, torch=torch.__version__)
     evaluate = extractor if precision == "fp32" else functools.partial(extractor, precision=precision)
-    progress = _Progress(steps, snapshot_every, callback, time.perf_counter())
+    progress = _Progress(steps, snapshot_every, callback, time.perf_counter(), params)
     img = _init_image(init, resize(content, sizes[0]), styles[0], seed)
+    result = None
     for level, (size, n) in enumerate(zip(sizes, level_steps)):
-        level_content = resize(content, size)
-        level_styles = styles
-        if len(sizes) > 1 and style_scale is None:
-            # Shrink the styles with the content, so brush strokes keep their size relative to
-            # the picture at every level (style_scale, when given, is relative already).
-            # Never below what the deepest style layer needs to see (a few cells).
-            level_styles = [rescale(s, size[0] / full[0], min_side(style_layers)) for s in styles]
-        targets = make_targets(extractor, level_content, level_styles if len(styles) > 1 else level_styles[0],
-                               content_layers=content_layers, style_layers=style_layers,
-                               style_layer_weights=style_layer_weights, **extra)
-        img = _upsample(img, content, sizes, level, detail=init == "content")
-        opt = _make_optimizer(optimizer, img, lr, lbfgs_history)
-        result = _Run(img, opt, evaluate, targets, weights, optimizer, n, progress, level).loop()
+        try:
+            level_content = resize(content, size)
+            level_styles = styles
+            if len(sizes) > 1 and style_scale is None:
+                # Shrink the styles with the content, so brush strokes keep their size relative to
+                # the picture at every level (style_scale, when given, is relative already).
+                # Never below what the deepest style layer needs to see (a few cells).
+                level_styles = [rescale(s, size[0] / full[0], min_side(style_layers)) for s in styles]
+            targets = make_targets(extractor, level_content, level_styles if len(styles) > 1 else level_styles[0],
+                                   content_layers=content_layers, style_layers=style_layers,
+                                   style_layer_weights=style_layer_weights, **extra)
+            img = _upsample(img, content, sizes, level, detail=init == "content")
+            opt = _make_optimizer(optimizer, img, lr, lbfgs_history)
+            run = _Run(img, opt, evaluate, targets, weights, optimizer, n, progress, level)
+        except KeyboardInterrupt:
+            if result is None:  # not one step done: nothing to return
+                raise
+            # Between levels (targets, upsampling, optimizer): the last level's image is the best so far.
+            result = replace(result, status="interrupted", loss=None,
+                             message=f"interrupted at step {progress.done + 1}, before pyramid level "
+                                     f"{level + 1} of {len(sizes)}; returned the image of step {progress.done}")
+            break
+        result = run.loop()
         img = result.image
         if result.status != "completed":
             break
+    loss = result.loss if tuple(result.image.shape[-2:]) == full else None  # a coarser level's loss
     return replace(result, image=resize(result.image, full), history=progress.history,
-                   snapshots=progress.snapshots, params=params,
+                   snapshots=progress.snapshots, params=params, loss=loss,
                    seconds=time.perf_counter() - progress.start)
 
 
@@ -279,6 +333,7 @@ class _Progress:
     snapshot_every: int | None
     callback: Callable[[StepInfo], bool | None] | None
     start: float
+    params: dict = field(default_factory=dict)
     done: int = 0
     history: list[StepRecord] = field(default_factory=list)
     snapshots: list[tuple[int, Tensor]] = field(default_factory=list)
@@ -347,7 +402,7 @@ class _Run:
             self.best = _Best(rec.total, p.done - 1, self.prev)
         self.prev = self.img.detach().clone()
         if p.callback is not None:
-            return bool(p.callback(StepInfo(p.done, p.steps, rec, self.img.detach().clamp(0, 1))))
+            return bool(p.callback(StepInfo(p.done, p.steps, rec, self.img.detach().clamp(0, 1), p.params)))
         return False
 
     def loop(self) -> StylizeResult:
@@ -370,4 +425,22 @@ class _Run:
             image = self.prev
         if not message:
             message = f"completed {p.done} steps"
-        return StylizeResult(image.clamp(0, 1).detach().clone(), [], [], {}, 0.0, status, message)
+        image = image.clamp(0, 1).detach().clone()
+        return StylizeResult(image, [], [], {}, 0.0, status, message, self._loss_of(image))
+
+    def _loss_of(self, image: Tensor) -> dict | None:
+        """Return the weighted terms of ``image`` (None if interrupted while measuring them).
+
+        L-BFGS has usually just evaluated this very image in its line search: reuse that.
+        Otherwise one forward pass without gradients.
+        """
+        if self.cache is not None and torch.equal(self.cache[0], image):
+            terms = self.cache[2]
+        else:
+            try:
+                with torch.no_grad():
+                    t = loss_terms(image, self.evaluate, self.targets, **self.weights)
+            except KeyboardInterrupt:
+                return None
+            terms = {k: float(v) for k, v in t.items()}
+        return {k: terms[k] for k in ("total", "content", "style", "tv")}

@@ -113,7 +113,10 @@ class ImagePicker:
         except ValueError as err:
             self.on_error(str(err))
             return False
-        label = f"{Path(name).stem} (upload)"
+        label, n = f"{Path(name).stem} (upload)", 1
+        while label in self.sources and self.sources[label] != data:  # same name, another photo
+            n += 1
+            label = f"{Path(name).stem} (upload {n})"
         self.sources[label] = data
         self.dropdown.options = list(self.sources)
         self.dropdown.value = label

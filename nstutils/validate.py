@@ -14,6 +14,10 @@ import numbers
 import torch
 from torch import Tensor
 
+class UsageError(ValueError):
+    """A bad command-line argument, found after parsing (the command line exits with 2)."""
+
+
 SEED_RANGE = (-(2 ** 63), 2 ** 64 - 1)  # what torch.Generator.manual_seed accepts
 RANGE_SLACK = 0.01  # values this far outside [0, 1] are clamped (resampling overshoot), not refused
 

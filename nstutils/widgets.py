@@ -8,6 +8,7 @@ scripts). Imported by notebooks only, never by ``import nstutils``.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 import json
@@ -75,6 +76,18 @@ def loss_plot_png(history: list[StepRecord], *, width: float = 4.0, height: floa
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _save_new(img: torch.Tensor, path: Path, meta: dict[str, str]) -> Path:
+    """Save to ``path``, or to NAME-2.png, NAME-3.png, ... if it exists: never overwrite a result
+    (earlier sessions number their runs from 1 too). Written atomically."""
+    for n in range(1, 10000):
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        try:
+            return save_image(img, candidate, metadata=meta, overwrite=False)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path} and 9998 numbered variants exist; choose another folder")
 
 
 def _log_slider(description: str, value: float, span: int = 4, **kw) -> w.FloatLogSlider:
@@ -305,9 +318,11 @@ class Playground:
         c["save"].disabled = running or self.shown is None
 
     def _image(self, kind: str, name: str, size: int) -> torch.Tensor:
-        key = (kind, name, size)
+        src = self.pickers[kind].source(name)
+        # Keyed by content, not name: phones call every photo image.jpg.
+        key = (kind, hashlib.sha256(src).hexdigest() if isinstance(src, bytes) else str(src), size)
         if key not in self._images:
-            self._images[key] = load_image(self.pickers[kind].source(name), max_side=size, device=self.device)
+            self._images[key] = load_image(src, max_side=size, device=self.device)
         return self._images[key]
 
     def _get_extractor(self) -> VGGFeatures:
@@ -421,7 +436,7 @@ class Playground:
         meta = {**result_metadata(r, {"content": s.content, "style": s.style}),
                 "nstutils:settings": json.dumps(asdict(s), default=str)}
         try:
-            save_image(r.image, path, metadata=meta)
+            path = _save_new(r.image, path, meta)
         except (OSError, ValueError) as err:
             self.message(f"could not save: {err}", "error")
             return None

@@ -22,6 +22,8 @@ def test_stylize_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     last = r.stdout.strip().splitlines()[-1]
     assert last.startswith("completed: 4 steps in") and str(out) in last
+    loss = read_result(out).loss
+    assert f"loss {loss['total']:.4g}" in last  # the loss of the image saved, not of the one before
     img = nu.load_image(out)
     assert img.shape[-2:] == (48, 41)
     assert (tmp_path / "out_step0002.png").is_file() and (tmp_path / "out_step0004.png").is_file()
@@ -53,7 +55,7 @@ def test_bad_arguments_exit_2(tmp_path, args):
 
 def test_bad_output_suffix(tmp_path):
     r = _cli("stylize", CONTENT, STYLE, "-o", str(tmp_path / "o.gif"), "--quiet", "--size", "32", "--steps", "1")
-    assert r.returncode == 1 and "suffix" in r.stderr
+    assert r.returncode == 2 and "suffix" in r.stderr
 
 
 def test_two_styles_blended_and_masked(tmp_path):
@@ -72,4 +74,4 @@ def test_two_styles_blended_and_masked(tmp_path):
     assert r.returncode == 0, r.stderr
     assert read_result(tmp_path / "m.png").params["masks"] is True
     r = _cli("stylize", CONTENT, STYLE, "-o", str(tmp_path / "x.png"), "--mask", str(mask), "--quiet")
-    assert r.returncode == 1 and "exactly two style images" in r.stderr
+    assert r.returncode == 2 and "exactly two style images" in r.stderr
