@@ -1,0 +1,204 @@
+"""Checkers for the course's coded exercises: they diagnose a learner's function in one line.
+
+In a notebook::
+
+    from nstutils import check
+    mine = check.Exercises()            # once, in the Setup cell
+
+    def gram(feats):                    # "Your turn": the learner replaces the stub
+        raise NotImplementedError
+
+    mine.submit("gram", gram)           # prints one line, e.g.
+    # ✗ gram: 30 times too large: did you forget to divide by H*W, the number of positions?
+    #   (case: batch 2, non-square, input (2, 8, 6, 5)) -> later cells use nstutils' version
+    G = mine.gram(feats)                # the learner's gram if it passed, else nstutils'
+
+``check.gram(fn)`` prints the same line without recording it; ``check.check_gram(fn)`` returns
+the :class:`Verdict` (``.ok``, ``.status`` "pass" | "fail" | "not done", ``.message``,
+``.pick(mine, fallback)``) and prints nothing. A wrong answer never raises: the learner's
+exceptions become the message ("not done yet" for a stub that raises NotImplementedError).
+
+Exercises (name: the learner's function -> what is checked):
+
+- ``to_tensor(arr)``: (H, W, 3) uint8 -> (1, 3, H, W) float32 in [0, 1]. reshape instead of
+  permute, H and W swapped, no batch axis, not divided by 255, float64.
+- ``preprocess(img)``: Caffe input, BGR, 0-255, minus (103.939, 116.779, 123.68). Missing flip,
+  mean or scale; mean in RGB order or added; scale after the mean; torchvision's recipe; flip of
+  the wrong dimension; in place; no gradient; constants made on the CPU.
+- ``deprocess(x)``: its exact inverse. Clamped, no flip back, mean subtracted again, flipped
+  before adding the mean, no division by 255, torchvision's inverse.
+- ``layer_index(name)``: "conv4_2" -> 21 for all 37 layers. Counted from 1, pools forgotten,
+  only convolutions counted, a ReLU given its conv's index, a string returned.
+- ``features(net, x, layers)``: {name: output} from a VGG19-layout ``nn.Sequential`` whose ReLUs
+  are in place (as torchvision builds them). The in-place trap (conv holds ReLU values), one
+  layer early or late, missing or extra keys, integer keys, no grad_fn.
+- ``gram(feats)``: (B, C, H, W) -> (B, C, C), F F^T / (H*W). Factors H*W, C, C^2, C*H*W, B;
+  batch folded into channels, F^T F, batch summed or dropped, (B, H*W, C) reshape, covariance.
+- ``content_loss(feats, target)``: mean((F - P)^2). Sum (factor N), Gatys's 1/2 sum, root,
+  norm, absolute, not squared, one loss per image.
+- ``style_loss(feats, target_grams, layer_weights)``: sum_l w_l mean((G_l - A_l)^2); feats may
+  hold other layers. Weights ignored, divided by the number of layers, sum over entries, absolute,
+  root, unnormalized Gram, the factor 1/4, KeyError from looping over feats.
+- ``tv_loss(img, kind)``: as nu.tv_loss, for ``kinds`` ("squared", "absolute", "power").
+  One direction only, sums, both directions averaged together, torch.roll, no square/abs, the
+  wrong kind, power: no 1.25, separate powers, wrong crop, Keras's sum.
+- ``adam_loop(x0, loss_fn, steps, lr) -> image``: Adam on a copy of x0, clamp after each step.
+  x0 edited, wrong number of evaluations, image outside [0, 1] during or after the run, no
+  zero_grad, default lr, optimizer given another tensor.
+- ``lbfgs_closure(x, opt, loss_fn) -> closure``: closure() zeroes grads, computes the loss,
+  backpropagates, returns it, and never touches x. Clamp inside, no return, no backward, no
+  zero_grad, the closure called instead of returned, opt.step inside.
+- ``resume_init(path, content) -> image``: a saved PNG as the start of a new run, at the
+  content's size and device. Own size kept, H and W swapped, content returned, 0-255, device.
+- ``check_stylization(content_loss, style_loss, tv_loss, gram=None, optimize=None)``: a few Adam
+  steps on a tiny network with the learner's losses (gram, loop): each gradient points as
+  nstutils' does, the loss falls, the image changes and stays in [0, 1]. (Not in Exercises:
+  it checks a combination; pass ``mine.content_loss`` etc. to use whatever passed.)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .. import losses
+from . import reference
+from .loops import check_adam_loop, check_lbfgs_closure, check_resume_init
+from .network import check_features, check_layer_index
+from .stylization import check_stylization
+from .tensors import (check_content_loss, check_deprocess, check_gram, check_preprocess,
+                      check_style_loss, check_to_tensor, check_tv_loss)
+from .verdict import Verdict
+from ..layers import torchvision_index
+
+# name: (checker, nstutils' version in the same signature)
+EXERCISES: dict[str, tuple[Callable[..., Verdict], Callable]] = {
+    "to_tensor": (check_to_tensor, reference.to_tensor),
+    "preprocess": (check_preprocess, reference.caffe_preprocess),
+    "deprocess": (check_deprocess, reference.caffe_deprocess),
+    "layer_index": (check_layer_index, torchvision_index),
+    "features": (check_features, reference.extract),
+    "gram": (check_gram, losses.gram),
+    "content_loss": (check_content_loss, losses.content_loss),
+    "style_loss": (check_style_loss, losses.style_loss),
+    "tv_loss": (check_tv_loss, losses.tv_loss),
+    "adam_loop": (check_adam_loop, reference.adam_loop),
+    "lbfgs_closure": (check_lbfgs_closure, reference.make_closure),
+    "resume_init": (check_resume_init, reference.resume_init),
+}
+
+
+class Exercises:
+    """A notebook's record of the learner's functions: uses each one only if it passed.
+
+    ``submit(name, fn)`` checks and prints; ``use(name)`` (or ``exercises.<name>``) returns the
+    learner's function if its check passed, else nstutils' version, so skipping is allowed.
+    """
+
+    def __init__(self):
+        self.verdicts: dict[str, tuple[Callable, Verdict]] = {}
+
+    def submit(self, name: str, fn, **options) -> None:
+        """Check ``fn`` as exercise ``name`` (options go to the checker), print and record the verdict."""
+        check_fn, _ = EXERCISES[_known(name)]
+        verdict = check_fn(fn, **options)
+        self.verdicts[name] = (fn, verdict)
+        print(verdict if verdict.ok else f"{verdict} -> later cells use nstutils' version")
+
+    def use(self, name: str) -> Callable:
+        """The learner's function for ``name`` if it passed, else nstutils' (also when never submitted)."""
+        fallback = EXERCISES[_known(name)][1]
+        if name not in self.verdicts:
+            return fallback
+        fn, verdict = self.verdicts[name]
+        return verdict.pick(fn, fallback)
+
+    def __getattr__(self, name: str) -> Callable:
+        if name.startswith("_") or name not in EXERCISES:
+            raise AttributeError(f"no exercise {name!r}; valid: {', '.join(EXERCISES)}")
+        return self.use(name)
+
+    def __repr__(self) -> str:
+        rows = [f"{n}: {'yours' if v.ok else 'nstutils'} ({v.status})" for n, (_, v) in self.verdicts.items()]
+        return f"Exercises({'; '.join(rows) or 'none submitted'})"
+
+
+def _known(name: str) -> str:
+    if name not in EXERCISES:
+        raise ValueError(f"unknown exercise {name!r}; valid: {', '.join(EXERCISES)}")
+    return name
+
+
+def show(verdict: Verdict) -> None:
+    """Print a verdict's one line (what the printing forms below do)."""
+    print(verdict)
+
+
+def to_tensor(fn) -> None:
+    """Print the verdict of :func:`check_to_tensor`."""
+    show(check_to_tensor(fn))
+
+
+def preprocess(fn) -> None:
+    """Print the verdict of :func:`check_preprocess`."""
+    show(check_preprocess(fn))
+
+
+def deprocess(fn) -> None:
+    """Print the verdict of :func:`check_deprocess`."""
+    show(check_deprocess(fn))
+
+
+def layer_index(fn) -> None:
+    """Print the verdict of :func:`check_layer_index`."""
+    show(check_layer_index(fn))
+
+
+def features(fn) -> None:
+    """Print the verdict of :func:`check_features`."""
+    show(check_features(fn))
+
+
+def gram(fn) -> None:
+    """Print the verdict of :func:`check_gram`."""
+    show(check_gram(fn))
+
+
+def content_loss(fn) -> None:
+    """Print the verdict of :func:`check_content_loss`."""
+    show(check_content_loss(fn))
+
+
+def style_loss(fn) -> None:
+    """Print the verdict of :func:`check_style_loss`."""
+    show(check_style_loss(fn))
+
+
+def tv_loss(fn, kinds=losses.TV_KINDS) -> None:
+    """Print the verdict of :func:`check_tv_loss`."""
+    show(check_tv_loss(fn, kinds))
+
+
+def adam_loop(fn) -> None:
+    """Print the verdict of :func:`check_adam_loop`."""
+    show(check_adam_loop(fn))
+
+
+def lbfgs_closure(fn) -> None:
+    """Print the verdict of :func:`check_lbfgs_closure`."""
+    show(check_lbfgs_closure(fn))
+
+
+def resume_init(fn) -> None:
+    """Print the verdict of :func:`check_resume_init`."""
+    show(check_resume_init(fn))
+
+
+def stylization(content_loss, style_loss, tv_loss, *, gram=None, optimize=None) -> None:
+    """Print the verdict of :func:`check_stylization`."""
+    show(check_stylization(content_loss, style_loss, tv_loss, gram=gram, optimize=optimize))
+
+
+__all__ = ["EXERCISES", "Exercises", "Verdict", "check_adam_loop", "check_content_loss",
+           "check_deprocess", "check_features", "check_gram", "check_layer_index",
+           "check_lbfgs_closure", "check_preprocess", "check_resume_init", "check_style_loss",
+           "check_stylization", "check_to_tensor", "check_tv_loss", "show", *EXERCISES, "stylization"]
