@@ -94,6 +94,8 @@ def compare(got, want: Tensor, case: Case, variants: Sequence[tuple[str, Tensor]
     """
     where = case.where()
     got = check_tensor(got, want, where, what)
+    if what != "your function":
+        where = f"({what}) {where}"
     known = next((msg for msg, v in variants if _close(got, v, rtol, atol)), None)
     if got.shape != want.shape:
         raise Fail(f"{known or 'wrong shape'}: got {tuple(got.shape)}, expected {tuple(want.shape)}"

@@ -72,9 +72,10 @@ def check_layer_index(fn) -> str:
         return f"correct for all {len(VGG19_LAYERS)} layers (conv1_1 -> 0 ... pool5 -> 36)"
     examples = ", ".join(f"{n} -> {got[n]} (expected {LAYER_INDEX[n]})" for n in wrong[:3])
     for index, diagnosis in PATTERNS:
-        if all(got[n] == index(n) for n in wrong):
+        if all(got[n] == index(n) for n in VGG19_LAYERS):
             raise Fail(f"{diagnosis}: {examples}")
-    if all(n.startswith("conv") and got[n] == _conv_count(n) for n in wrong if n.startswith("conv")):
+    convs = [n for n in wrong if n.startswith("conv")]
+    if convs and all(got[n] == _conv_count(n) for n in convs):
         raise Fail(f"counted only the convolutions: every conv is followed by a ReLU and every block "
                    f"ends with a pool, and they have indices too: {examples}")
     raise Fail(f"wrong for {len(wrong)} of {len(VGG19_LAYERS)} layers: {examples}")
@@ -91,10 +92,13 @@ def _which_layer(value: Tensor, outputs: Mapping[str, Tensor]) -> str | None:
 
 
 def _check_feature(name: str, got, outputs: Mapping[str, Tensor], case: Case) -> None:
-    where = case.where()
+    where, x = case.where(), case.args[0]
     if not isinstance(got, Tensor):
         raise Fail(f"features[{name!r}] is a {type(got).__name__}, not a tensor {where}")
     got = got.detach()
+    if got.shape == x.shape and torch.equal(got, x):
+        raise Fail(f"features[{name!r}] is the input itself, one layer early: keep x after running "
+                   f"features[i], not before {where}")
     same = _which_layer(got, outputs)
     if same is None or same == name:
         compare(got, outputs[name], case, what=f"features[{name!r}]")
@@ -114,9 +118,10 @@ def _check_feature(name: str, got, outputs: Mapping[str, Tensor], case: Case) ->
 def check_features(fn) -> str:
     """``fn(net, x, layers)``: run x through ``net`` (VGG19 layout), return {name: output}."""
     gen = torch.Generator().manual_seed(3)
-    cases = [Case("conv1_1 and relu1_1 both, batch 1", (torch.randn(1, 3, 8, 6, generator=gen),
+    # Sides of at least 32 px: a loop over the whole network passes five poolings.
+    cases = [Case("conv1_1 and relu1_1 both, batch 1", (torch.randn(1, 3, 32, 40, generator=gen),
                                                          ("conv1_1", "relu1_1", "conv2_1"))),
-             Case("layers out of order, batch 2, non-square", (torch.randn(2, 3, 12, 8, generator=gen),
+             Case("layers out of order, batch 2, non-square", (torch.randn(2, 3, 48, 32, generator=gen),
                                                                ("relu2_2", "pool1", "conv3_1")))]
     for case in cases:
         x, layers = case.args
@@ -144,7 +149,7 @@ def _check_keys(got, layers, where: str) -> None:
                    f"use nu.layer_from_index(i) {where}")
     missing = [n for n in layers if n not in got]
     if missing:
-        raise Fail(f"no {missing[0]!r} in the result (it has {', '.join(got) or 'nothing'}) {where}")
+        raise Fail(f"no {missing[0]!r} in the returned dict (its keys: {', '.join(got) or 'none'}) {where}")
     extra = [n for n in got if n not in layers]
     if extra:
         raise Fail(f"also returned {', '.join(extra)}: return only the layers asked for {where}")

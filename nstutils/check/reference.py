@@ -19,7 +19,7 @@ from ..layers import LAYER_INDEX, VGG19_LAYERS
 
 def to_tensor(arr: np.ndarray) -> Tensor:
     """(H, W, 3) uint8 array -> (1, 3, H, W) float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).unsqueeze(0).float() / 255
+    return torch.from_numpy(np.array(arr)).permute(2, 0, 1).unsqueeze(0).float() / 255
 
 
 def caffe_preprocess(img: Tensor) -> Tensor:

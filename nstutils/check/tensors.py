@@ -270,7 +270,8 @@ def check_tv_loss(fn, kinds: Sequence[str] = TV_KINDS) -> str:
         raise ValueError(f"unknown TV kind {unknown[0] if unknown else None!r}; valid: {', '.join(TV_KINDS)}")
     tiny = torch.tensor([[0.0, 0.5], [1.0, 0.0]]).expand(1, 3, 2, 2).clone()
     shapes = (("non-square", (1, 3, 5, 7)), ("batch 2", (2, 3, 4, 4)), ("1 channel", (1, 1, 6, 3)))
-    images = [("the 2x2 example", tiny)] + [(label, _rand(*s, seed=20 + i)) for i, (label, s) in enumerate(shapes)]
+    # The 2x2 example last: on so small an image some mistakes happen to give the right value.
+    images = [(label, _rand(*s, seed=20 + i)) for i, (label, s) in enumerate(shapes)] + [("the 2x2 example", tiny)]
     for kind in kinds:
         cases = [Case(f"kind={kind!r}, {label}", (img, kind)) for label, img in images]
         run_cases(fn, tv_loss, cases, _tv_variants, ("img", "kind"), device=kind == kinds[0])

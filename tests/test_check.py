@@ -1,0 +1,459 @@
+"""nstutils.check: every checker passes the right answer, names typical mistakes, never raises on
+a learner's error, and the registry falls back to nstutils' versions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import nstutils as nu
+from nstutils import check
+from nstutils.check import reference as ref
+from nstutils.features import CAFFE_MEAN_BGR
+from nstutils.layers import CONV_LAYERS, LAYER_INDEX, VGG19_LAYERS
+
+MEAN = CAFFE_MEAN_BGR
+
+
+def _mean(x):
+    return x.new_tensor(MEAN).view(1, 3, 1, 1)
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+def assert_verdict(verdict, status, *parts):
+    assert verdict.status == status, str(verdict)
+    for part in parts:
+        assert part in verdict.message, str(verdict)
+    assert "\n" not in str(verdict)
+
+
+# ---------------------------------------------------------------- to_tensor
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda a: torch.from_numpy(a).reshape(1, 3, *a.shape[:2]).float() / 255, "instead of permute"),
+    (lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float(), "255 times too large"),
+    (lambda a: torch.from_numpy(a).permute(2, 0, 1).float() / 255, "batch dimension is missing"),
+    (lambda a: torch.from_numpy(a / 255.0).permute(2, 0, 1)[None], "float64"),
+    (lambda a: torch.from_numpy(a).permute(2, 1, 0)[None].float() / 255, "swapped height and width"),
+    (lambda a: a / 255, "not a torch tensor"),
+])
+def test_to_tensor_mistakes(fn, expected):
+    assert_verdict(check.check_to_tensor(fn), "fail", expected)
+
+
+# ---------------------------------------------------------------- preprocess and deprocess
+
+def _numpy_mean(img):
+    return img.flip(1) * 255 - torch.from_numpy(np.array(MEAN)).view(1, 3, 1, 1)
+
+
+def _in_place(img):
+    img.mul_(255)
+    return img.flip(1) - _mean(img)
+
+
+def _cpu_mean(img):
+    return img.flip(1) * 255 - torch.tensor(MEAN).view(1, 3, 1, 1)
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda img: 255 * img - _mean(img), "forgot the BGR flip"),
+    (lambda img: 255 * img.flip(1), "forgot to subtract the mean"),
+    (lambda img: 255 * img.flip(1) - _mean(img).flip(1), "mean in the wrong order"),
+    (lambda img: img.flip(1) - _mean(img), "forgot to scale to 0-255"),
+    (lambda img: 255 * img.flip(1) + _mean(img), "added the mean"),
+    (lambda img: nu.preprocess(img, "imagenet"), "torchvision's recipe"),
+    (lambda img: 255 * img.flip(-1) - _mean(img), "left-right"),
+    (_in_place, "changed its input img in place"),
+    (lambda img: nu.preprocess(img, "caffe").detach(), "not differentiable"),
+    (_numpy_mean, "float64"),
+    (_cpu_mean, "works only on the CPU"),
+])
+def test_preprocess_mistakes(fn, expected):
+    assert_verdict(check.check_preprocess(fn), "fail", expected)
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda x: nu.deprocess(x, "caffe").clamp(0, 1), "clamped to [0, 1]"),
+    (lambda x: (x + _mean(x)) / 255, "forgot to flip BGR back"),
+    (lambda x: ((x - _mean(x)) / 255).flip(1), "subtracted the mean again"),
+    (lambda x: (x.flip(1) + _mean(x)) / 255, "flipped to RGB before adding the mean"),
+    (lambda x: (x + _mean(x)).flip(1), "forgot to divide by 255"),
+    (lambda x: nu.deprocess(x, "imagenet"), "torchvision"),
+])
+def test_deprocess_mistakes(fn, expected):
+    assert_verdict(check.check_deprocess(fn), "fail", expected)
+
+
+# ---------------------------------------------------------------- layer names
+
+def _without_pools(name):
+    return LAYER_INDEX[name] - sum(n.startswith("pool") for n in VGG19_LAYERS[: LAYER_INDEX[name]])
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda n: LAYER_INDEX[n] + 1, "torchvision counts from 0"),
+    (_without_pools, "forgot the pooling layers"),
+    (lambda n: CONV_LAYERS.index(n) if n in CONV_LAYERS else 0, "counted only the convolutions"),
+    (lambda n: LAYER_INDEX[n] - n.startswith("relu"), "a ReLU got its convolution's index"),
+    (lambda n: str(LAYER_INDEX[n]), "a string"),
+    (lambda n: {"conv1_1": 0}[n], "raised KeyError: 'relu1_1'"),
+    (lambda n: 3 if n == "pool5" else LAYER_INDEX[n], "wrong for 1 of 37 layers: pool5 -> 3 (expected 36)"),
+])
+def test_layer_index_mistakes(fn, expected):
+    assert_verdict(check.check_layer_index(fn), "fail", expected)
+
+
+def _trap(net, x, layers):
+    out = {}
+    for name, module in zip(VGG19_LAYERS, net):
+        x = module(x)  # torchvision's in-place ReLU overwrites the conv output kept below
+        if name in layers:
+            out[name] = x
+    return out
+
+
+def _early(net, x, layers):
+    out = {}
+    for name, module in zip(VGG19_LAYERS, net):
+        if name in layers:
+            out[name] = x
+        x = torch.relu(x) if isinstance(module, torch.nn.ReLU) else module(x)
+    return out
+
+
+def _no_grad(net, x, layers):
+    with torch.no_grad():
+        return ref.extract(net, x, layers)
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (_trap, "the in-place ReLU after it overwrote it"),
+    (_early, "one layer early"),
+    (_no_grad, "no grad_fn"),
+    (lambda net, x, layers: list(ref.extract(net, x, layers).values()), "return a dict"),
+    (lambda net, x, layers: {LAYER_INDEX[n]: f for n, f in ref.extract(net, x, layers).items()}, "layer names"),
+    (lambda net, x, layers: ref.extract(net, x, layers[:1]), "no 'relu1_1' in the returned dict"),
+    (lambda net, x, layers: ref.extract(net, x, (*layers, "pool3")), "also returned pool3"),
+])
+def test_features_mistakes(fn, expected):
+    assert_verdict(check.check_features(fn), "fail", expected)
+
+
+# ---------------------------------------------------------------- Gram
+
+def _flat(f):
+    return f.reshape(f.shape[0], f.shape[1], -1)
+
+
+def _gram_in_place(f):
+    b, c, h, w = f.shape
+    f /= h * w
+    return torch.bmm(_flat(f), _flat(f).transpose(1, 2)) * (h * w)
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda f: torch.bmm(_flat(f), _flat(f).transpose(1, 2)), "30 times too large: did you forget to divide by H*W"),
+    (lambda f: torch.bmm(_flat(f), _flat(f).transpose(1, 2)) / f[0].numel(), "did you divide by C*H*W"),
+    (lambda f: f.reshape(-1, f.shape[2] * f.shape[3]) @ f.reshape(-1, f.shape[2] * f.shape[3]).T / f.shape[2] / f.shape[3],
+     "folded the batch into the channels"),
+    (lambda f: _flat(f).transpose(1, 2) @ _flat(f) / f.shape[2] / f.shape[3], "F^T F"),
+    (lambda f: nu.gram(f)[0], "first image's Gram only"),
+    (_gram_in_place, "changed its input feats in place"),
+    (lambda f: nu.gram(f).detach(), "not differentiable"),
+    (lambda f: nu.gram(f).numpy(), "returns a ndarray"),
+    (lambda f: None, "returns None: did you forget `return`?"),
+    (lambda f: f.reshape(f.shape[0], -1) @ f, "raised RuntimeError"),
+])
+def test_gram_mistakes(fn, expected):
+    assert_verdict(check.check_gram(fn), "fail", expected)
+
+
+# ---------------------------------------------------------------- losses
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda f, p: ((f - p) ** 2).sum(), "did you sum instead of taking the mean"),
+    (lambda f, p: 0.5 * ((f - p) ** 2).sum(), "Gatys et al.'s 1/2 * sum"),
+    (lambda f, p: ((f - p) ** 2).mean().sqrt(), "square root"),
+    (lambda f, p: (f - p).abs().mean(), "absolute differences"),
+    (lambda f, p: ((f - p) ** 2).mean().item(), "Python number"),
+    (lambda f, p: ((f - p) ** 2).mean(dim=(1, 2, 3)), "one loss per image"),
+    (lambda f, p: 0.5 * ((f - p) ** 2).mean(), "2 times too small: did you multiply by 1/2?"),
+    (lambda f, p: (f.sub_(p) ** 2).mean(), "changed its input feats in place"),
+])
+def test_content_loss_mistakes(fn, expected):
+    assert_verdict(check.check_content_loss(fn), "fail", expected)
+
+
+def _style(term, weighted=True):
+    def loss(feats, targets, weights):
+        return sum((weights[n] if weighted else 1.0) * term(nu.gram(feats[n]), targets[n], feats[n]) for n in targets)
+    return loss
+
+
+def _over_feats(feats, targets, weights):
+    return sum(weights[n] * ((nu.gram(feats[n]) - targets[n]) ** 2).mean() for n in feats)
+
+
+def _unnormalized(g, a, f):
+    return ((g * f.shape[-1] * f.shape[-2] - a) ** 2).mean()
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (_style(lambda g, a, f: ((g - a) ** 2).mean(), weighted=False), "ignored layer_weights"),
+    (lambda *args: _style(lambda g, a, f: ((g - a) ** 2).mean())(*args) / 2, "divided by the number of layers"),
+    (_style(lambda g, a, f: ((g - a) ** 2).sum()), "summed the squared Gram differences"),
+    (_over_feats, "loop over the layers of target_grams"),
+    (_style(_unnormalized), "your Gram is not divided by H*W"),
+    (_style(lambda g, a, f: ((g - a) ** 2).mean() / 4), "4 times too small: did you divide by 4"),
+])
+def test_style_loss_mistakes(fn, expected):
+    assert_verdict(check.check_style_loss(fn), "fail", expected)
+
+
+def _dx(x):
+    return x[..., :, 1:] - x[..., :, :-1]
+
+
+def _dy(x):
+    return x[..., 1:, :] - x[..., :-1, :]
+
+
+@pytest.mark.parametrize("fn, kinds, expected", [
+    (lambda x, kind: (_dx(x) ** 2).mean(), ("squared",), "only horizontal differences"),
+    (lambda x, kind: ((x.roll(-1, -1) - x) ** 2).mean() + ((x.roll(-1, -2) - x) ** 2).mean(), ("squared",), "torch.roll"),
+    (lambda x, kind: (_dx(x) ** 2).sum() + (_dy(x) ** 2).sum(), ("squared",), "summed the differences"),
+    (lambda x, kind: nu.tv_loss(x, "squared"), ("squared", "absolute"), "that is the squared kind"),
+    (lambda x, kind: (_dx(x)[..., :-1, :] ** 2 + _dy(x)[..., :, :-1] ** 2).mean(), ("power",), "forgot the power 1.25"),
+    (lambda x, kind: (_dx(x)[..., :-1, :].abs() ** 2.5 + _dy(x)[..., :, :-1].abs() ** 2.5).mean(), ("power",),
+     "raised each difference to a power separately"),
+    (lambda x, kind: (_dx(x)[..., 1:, :] ** 2 + _dy(x)[..., :, 1:] ** 2).pow(1.25).mean(), ("power",), "wrong side"),
+    (lambda x, kind: (_dx(x)[..., :-1, :] ** 2 + _dy(x)[..., :, :-1] ** 2).pow(1.25).sum(), ("power",), "Keras"),
+    (lambda x, kind: _dx(x).mean() + _dy(x).mean(), ("absolute",), "forgot the absolute value"),
+])
+def test_tv_loss_mistakes(fn, kinds, expected):
+    assert_verdict(check.check_tv_loss(fn, kinds), "fail", expected)
+
+
+def test_tv_loss_of_one_kind_passes_and_names_the_kinds():
+    v = check.check_tv_loss(lambda x, kind: nu.tv_loss(x, "power"), ("power",))
+    assert_verdict(v, "pass", "'power'")
+
+
+# ---------------------------------------------------------------- optimization
+
+def _adam(clamp="after", zero_grad=True, lr=None, extra_steps=0, copy=True):
+    def loop(x0, loss_fn, steps, lr_):
+        x = x0.detach().clone().requires_grad_(True) if copy else x0.requires_grad_(True)
+        opt = torch.optim.Adam([x], lr=lr or lr_)
+        for _ in range(steps + extra_steps):
+            if clamp == "before":
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+            if zero_grad:
+                opt.zero_grad()
+            loss_fn(x).backward()
+            opt.step()
+            if clamp == "after":
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+            if clamp == "no_grad_missing":
+                x.clamp_(0, 1)
+        return x.detach().clamp(0, 1) if clamp == "end" else x.detach()
+    return loop
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (_adam(clamp="end"), "left [0, 1] during the run"),
+    (_adam(clamp="none"), "left [0, 1] during the run"),
+    (_adam(clamp="before"), "clamp after opt.step(), not before it"),
+    (_adam(zero_grad=False), "forgot opt.zero_grad()"),
+    (_adam(lr=1e-3), "default lr"),
+    (_adam(extra_steps=1), "called the loss 7 times for steps=6"),
+    (_adam(copy=False), "changed x0 in place"),
+    (_adam(clamp="no_grad_missing"), "inside `with torch.no_grad():`"),
+    (lambda x0, loss_fn, steps, lr: x0.clone(), "called the loss 0 times"),
+])
+def test_adam_loop_mistakes(fn, expected):
+    assert_verdict(check.check_adam_loop(fn), "fail", expected)
+
+
+def _closure(clamp=False, zero_grad=True, backward=True, ret=True, step_inside=False):
+    def make(x, opt, loss_fn):
+        def closure():
+            if clamp:
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+            if zero_grad:
+                opt.zero_grad()
+            loss = loss_fn(x)
+            if backward:
+                loss.backward()
+            if step_inside:
+                opt.step(closure)
+            return loss if ret else None
+        return closure
+    return make
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (_closure(clamp=True), "the closure changed the image"),
+    (_closure(zero_grad=False), "forgot opt.zero_grad()"),
+    (_closure(backward=False), "call loss.backward()"),
+    (_closure(ret=False), "the closure returns None"),
+    (_closure(step_inside=True), "must not call opt.step()"),
+    (lambda x, opt, loss_fn: ref.make_closure(x, opt, loss_fn)(), "returns a tensor, not a function"),
+    (lambda x, opt, loss_fn: None, "end with `return closure`"),
+    (lambda x, opt, loss_fn: ref.make_closure(x, opt, lambda y: loss_fn(y.detach())), "does not require grad"),
+])
+def test_lbfgs_closure_mistakes(fn, expected):
+    assert_verdict(check.check_lbfgs_closure(fn), "fail", expected)
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda path, content: nu.load_image(path), "kept the PNG's own size"),
+    (lambda path, content: nu.load_image(path, size=tuple(content.shape[-2:])[::-1]), "height and width are swapped"),
+    (lambda path, content: content, "returned the content image"),
+    (lambda path, content: 255 * ref.resume_init(path, content), "255 times too large"),
+    (lambda path, content: nu.load_image(path, size=tuple(content.shape[-2:])), "load it with device=content.device"),
+    (lambda path, content: str(path), "not a torch tensor"),
+])
+def test_resume_init_mistakes(fn, expected):
+    assert_verdict(check.check_resume_init(fn), "fail", expected)
+
+
+def test_resume_init_accepts_another_resampling():
+    def bilinear(path, content):
+        img = nu.load_image(path, device=content.device)
+        return torch.nn.functional.interpolate(img, size=tuple(content.shape[-2:]), mode="bilinear",
+                                               align_corners=False)
+    assert_verdict(check.check_resume_init(bilinear), "pass")
+
+
+# ---------------------------------------------------------------- a whole stylization
+
+def test_stylization_passes_with_nstutils_losses_and_a_gram_of_another_normalization():
+    def gram_sum(f):  # no division by H*W: a constant factor per layer, which the weights absorb
+        return nu.gram(f) * f.shape[-1] * f.shape[-2]
+
+    def style_sum(feats, targets, weights):
+        return sum(weights[n] * ((gram_sum(feats[n]) - targets[n]) ** 2).mean() for n in targets)
+    v = check.check_stylization(nu.content_loss, style_sum, nu.tv_loss, gram=gram_sum, optimize=ref.adam_loop)
+    assert_verdict(v, "pass", "your losses and your loop", "stayed in [0, 1]")
+
+
+@pytest.mark.parametrize("losses, options, expected", [
+    ((lambda f, p: -nu.content_loss(f, p), nu.style_loss, nu.tv_loss), {}, "content_loss pushes the image the wrong way"),
+    ((nu.content_loss, lambda f, a, w: nu.style_loss(f, a, w).detach(), nu.tv_loss), {}, "grad_fn"),
+    ((nu.content_loss, nu.style_loss, lambda x, kind: nu.tv_loss(x, kind) * float("nan")), {}, "finite"),
+    ((nu.content_loss, nu.style_loss, lambda x, kind: nu.tv_loss(x, "absolute") + _dx(x).mean()), {},
+     "tv_loss pulls the image elsewhere"),
+    ((nu.content_loss, nu.style_loss, nu.tv_loss), {"optimize": lambda x0, f, steps, lr: x0.clone()}, "did not change"),
+    ((nu.content_loss, nu.style_loss, nu.tv_loss), {"optimize": lambda x0, f, steps, lr: 2 * x0}, "outside [0, 1]"),
+    ((nu.content_loss, stub, nu.tv_loss), {}, "not done yet"),
+])
+def test_stylization_mistakes(losses, options, expected):
+    v = check.check_stylization(*losses, **options)
+    assert_verdict(v, "not done" if expected == "not done yet" else "fail", expected)
+
+
+# ---------------------------------------------------------------- every checker
+
+RIGHT = {name: fallback for name, (_, fallback) in check.EXERCISES.items()}
+
+
+@pytest.mark.parametrize("name", list(check.EXERCISES))
+def test_every_checker_passes_the_right_answer_and_says_not_done_for_the_stub(name):
+    checker = check.EXERCISES[name][0]
+    assert_verdict(checker(RIGHT[name]), "pass", "correct")
+    assert_verdict(checker(stub), "not done", "not done yet")
+
+
+def _raises(*args, **kwargs):
+    raise ZeroDivisionError("division by zero")
+
+
+@pytest.mark.parametrize("name", list(check.EXERCISES))
+@pytest.mark.parametrize("fn, expected", [
+    (_raises, "raised ZeroDivisionError: division by zero"),
+    (lambda *args: "hello", "str"),
+    (lambda *args: {"a": 1}, "dict"),
+    (lambda *args: float("nan"), "float"),
+    (42, "expected your function, got a int"),
+])
+def test_a_checker_never_raises_on_the_learners_mistakes(name, fn, expected):
+    verdict = check.EXERCISES[name][0](fn)
+    assert_verdict(verdict, "fail", expected)
+
+
+def test_stylization_never_raises_on_the_learners_mistakes():
+    assert_verdict(check.check_stylization(_raises, nu.style_loss, nu.tv_loss), "fail", "ZeroDivisionError")
+    assert_verdict(check.check_stylization(nu.content_loss, nu.style_loss, nu.tv_loss, gram=lambda f: "G"),
+                   "fail", "your gram returns a str")
+
+
+def test_a_bug_in_the_use_of_a_checker_raises():
+    with pytest.raises(ValueError, match="unknown TV kind 'bogus'"):
+        check.check_tv_loss(nu.tv_loss, ("bogus",))
+    with pytest.raises(ValueError, match="unknown exercise 'grams'"):
+        check.Exercises().submit("grams", nu.gram)
+
+
+# ---------------------------------------------------------------- verdicts and skipping
+
+def test_verdict_lines_and_pick():
+    ok, bad = check.check_gram(nu.gram), check.check_gram(stub)
+    assert str(ok).startswith("✓ gram: correct on 4 cases (batch 2, non-square; 1 channel;")
+    assert str(bad) == "○ gram: not done yet (your function still raises NotImplementedError)"
+    mine = lambda f: f  # noqa: E731
+    assert ok.pick(mine, nu.gram) is mine and bad.pick(mine, nu.gram) is nu.gram
+    with pytest.raises(ValueError, match="unknown status"):
+        check.Verdict("gram", "passed", "")
+
+
+def test_printing_forms_print_one_line(capsys):
+    check.gram(lambda f: torch.bmm(_flat(f), _flat(f).transpose(1, 2)))
+    check.tv_loss(nu.tv_loss, kinds=("squared",))
+    check.stylization(nu.content_loss, nu.style_loss, nu.tv_loss)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("✗ gram: 30 times too large: did you forget to divide by H*W, the number of positions? "
+                        "(case: batch 2, non-square, input (2, 8, 6, 5))")
+    assert lines[1].startswith("✓ tv_loss: correct for 'squared'") and lines[2].startswith("✓ stylization:")
+    assert len(lines) == 3
+
+
+def test_exercises_use_the_learners_function_only_when_it_passed(capsys):
+    mine = check.Exercises()
+    assert mine.gram is nu.gram and mine.use("content_loss") is nu.content_loss  # skipped: nstutils'
+    right = lambda f: nu.gram(f)  # noqa: E731
+    mine.submit("gram", right)
+    assert mine.gram is right
+    mine.submit("gram", lambda f: nu.gram(f) * 2)  # a later, wrong attempt replaces it
+    assert mine.gram is nu.gram
+    mine.submit("content_loss", stub)
+    assert mine.content_loss is nu.content_loss
+    mine.submit("tv_loss", lambda x, kind: nu.tv_loss(x, "power"), kinds=("power",))
+    assert mine.tv_loss is not nu.tv_loss
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("✓ gram: correct")
+    assert out[1].startswith("✗ gram: 2 times too large") and out[1].endswith("-> later cells use nstutils' version")
+    assert out[2].startswith("○ content_loss: not done yet")
+    assert repr(mine) == ("Exercises(gram: nstutils (fail); content_loss: nstutils (not done); "
+                          "tv_loss: yours (pass))")
+    with pytest.raises(AttributeError, match="no exercise 'grams'; valid: to_tensor"):
+        mine.grams  # noqa: B018
+
+
+def test_fallbacks_work_in_the_learners_signatures(tmp_path):
+    img = torch.rand(1, 3, 8, 6, generator=torch.Generator().manual_seed(0))
+    use = check.Exercises().use
+    torch.testing.assert_close(use("deprocess")(use("preprocess")(img)), img)
+    assert use("layer_index")("conv4_2") == 21
+    arr = np.asarray(nu.to_pil(img))
+    torch.testing.assert_close(use("to_tensor")(arr), (img * 255).round() / 255)
+    path = nu.save_image(img, tmp_path / "x.png")
+    assert use("resume_init")(path, torch.zeros(1, 3, 4, 3)).shape == (1, 3, 4, 3)
