@@ -10,6 +10,7 @@ weights from an unnamed file) must be given again, else the run is refused.
 
 from __future__ import annotations
 
+from argparse import ArgumentTypeError
 from pathlib import Path
 from typing import Callable
 
@@ -50,7 +51,7 @@ def restore(args, given: set[str], checks: dict[str, Callable]) -> SavedResult:
         if dest not in given and key in p:
             try:
                 setattr(args, dest, checks[dest](p[key]))
-            except (ValueError, TypeError) as err:
+            except (ValueError, TypeError, ArgumentTypeError) as err:
                 raise UsageError(f"{name} stores an unusable {flag(dest)} ({err}); give {flag(dest)} "
                                  "yourself or resume from another file") from None
     if p.get("masks") is True and not args.mask:
