@@ -157,7 +157,7 @@ def _gram_in_place(f):
 
 
 @pytest.mark.parametrize("fn, expected", [
-    (lambda f: torch.bmm(_flat(f), _flat(f).transpose(1, 2)), "30 times too large: did you forget to divide by H*W"),
+    (lambda f: torch.bmm(_flat(f), _flat(f).transpose(1, 2)), "30 times too large (30 = H*W): did you forget to divide by H*W"),
     (lambda f: torch.bmm(_flat(f), _flat(f).transpose(1, 2)) / f[0].numel(), "did you divide by C*H*W"),
     (lambda f: f.reshape(-1, f.shape[2] * f.shape[3]) @ f.reshape(-1, f.shape[2] * f.shape[3]).T / f.shape[2] / f.shape[3],
      "folded the batch into the channels"),
@@ -165,7 +165,7 @@ def _gram_in_place(f):
     (lambda f: nu.gram(f)[0], "first image's Gram only"),
     (_gram_in_place, "changed its input feats in place"),
     (lambda f: nu.gram(f).detach(), "not differentiable"),
-    (lambda f: nu.gram(f).numpy(), "returns a ndarray"),
+    (lambda f: nu.gram(f).numpy(), "ndarray, not a torch tensor"),
     (lambda f: None, "returns None: did you forget `return`?"),
     (lambda f: f.reshape(f.shape[0], -1) @ f, "raised RuntimeError"),
 ])
@@ -305,7 +305,7 @@ def _closure(clamp=False, zero_grad=True, backward=True, ret=True, step_inside=F
     (_closure(zero_grad=False), "forgot opt.zero_grad()"),
     (_closure(backward=False), "call loss.backward()"),
     (_closure(ret=False), "the closure returns None"),
-    (_closure(step_inside=True), "must not call opt.step()"),
+    (_closure(step_inside=True), "does the closure call opt.step()?"),
     (lambda x, opt, loss_fn: ref.make_closure(x, opt, loss_fn)(), "returns a tensor, not a function"),
     (lambda x, opt, loss_fn: None, "end with `return closure`"),
     (lambda x, opt, loss_fn: ref.make_closure(x, opt, lambda y: loss_fn(y.detach())), "does not require grad"),
@@ -321,6 +321,7 @@ def test_lbfgs_closure_mistakes(fn, expected):
     (lambda path, content: 255 * ref.resume_init(path, content), "255 times too large"),
     (lambda path, content: nu.load_image(path, size=tuple(content.shape[-2:])), "load it with device=content.device"),
     (lambda path, content: str(path), "not a torch tensor"),
+    (lambda path, content: ref.resume_init(path, content).flip(1), "colour channels are in reverse order"),
 ])
 def test_resume_init_mistakes(fn, expected):
     assert_verdict(check.check_resume_init(fn), "fail", expected)
@@ -349,7 +350,7 @@ def test_stylization_passes_with_nstutils_losses_and_a_gram_of_another_normaliza
 @pytest.mark.parametrize("losses, options, expected", [
     ((lambda f, p: -nu.content_loss(f, p), nu.style_loss, nu.tv_loss), {}, "content_loss pushes the image the wrong way"),
     ((nu.content_loss, lambda f, a, w: nu.style_loss(f, a, w).detach(), nu.tv_loss), {}, "grad_fn"),
-    ((nu.content_loss, nu.style_loss, lambda x, kind: nu.tv_loss(x, kind) * float("nan")), {}, "finite"),
+    ((nu.content_loss, nu.style_loss, lambda x, kind: nu.tv_loss(x, kind) * float("nan")), {}, "your tv_loss returns nan"),
     ((nu.content_loss, nu.style_loss, lambda x, kind: nu.tv_loss(x, "absolute") + _dx(x).mean()), {},
      "tv_loss pulls the image elsewhere"),
     ((nu.content_loss, nu.style_loss, nu.tv_loss), {"optimize": lambda x0, f, steps, lr: x0.clone()}, "did not change"),
@@ -420,7 +421,7 @@ def test_printing_forms_print_one_line(capsys):
     check.tv_loss(nu.tv_loss, kinds=("squared",))
     check.stylization(nu.content_loss, nu.style_loss, nu.tv_loss)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == ("✗ gram: 30 times too large: did you forget to divide by H*W, the number of positions? "
+    assert lines[0] == ("✗ gram: 30 times too large (30 = H*W): did you forget to divide by H*W, the number of positions? "
                         "(case: batch 2, non-square, input (2, 8, 6, 5))")
     assert lines[1].startswith("✓ tv_loss: correct for 'squared'") and lines[2].startswith("✓ stylization:")
     assert len(lines) == 3

@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from .verdict import Fail, call, describe_error
+from .verdict import Fail, call
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Case:
 
     def where(self) -> str:
         shapes = [tuple(a.shape) for a in self.args if isinstance(a, Tensor)]
-        shape = f", input {shapes[0]}" if len(shapes) == 1 else ""
+        shape = "" if not shapes or len(set(shapes)) > 1 else f", input{'s' * (len(shapes) > 1)} {shapes[0]}"
         return f"(case: {self.label}{shape})"
 
 
@@ -39,6 +39,7 @@ class Factor:
     value: Callable[[Mapping[str, float]], float]
     too_large: str
     too_small: str
+    name: str = ""  # shown as "30 times too large (30 = H*W)" when the number is not a constant
 
 
 COMMON_FACTORS = (
@@ -48,6 +49,11 @@ COMMON_FACTORS = (
     Factor(lambda s: 255.0, "did you forget to divide by 255, or multiply by it twice?",
            "did you divide by 255 twice, or forget to multiply by 255?"),
 )
+
+
+def article(word: str) -> str:
+    """'a tensor', 'an ndarray'."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 def _close(got: Tensor, want: Tensor, rtol: float, atol: float) -> bool:
@@ -66,7 +72,7 @@ def check_tensor(got, want: Tensor, where: str, what: str = "your function") -> 
         if isinstance(got, (int, float)) and want.dim() == 0:
             raise Fail(f"{what} returns a Python number, not a tensor: did you call .item() or float()? "
                        f"Return the tensor itself, so that gradients can flow {where}")
-        raise Fail(f"{what} returns a {type(got).__name__}, not a torch tensor {where}")
+        raise Fail(f"{what} returns {article(type(got).__name__)}, not a torch tensor {where}")
     if got.dtype != want.dtype:
         hint = (" (NumPy computes in float64: make constants with x.new_tensor(...) or .float())"
                 if got.dtype == torch.float64 else "")
@@ -109,7 +115,10 @@ def compare(got, want: Tensor, case: Case, variants: Sequence[tuple[str, Tensor]
     if known:
         raise Fail(f"{known} {where}")
     if got.dim() >= 2 and got.shape[-1] == got.shape[-2] and _close(got, want.transpose(-1, -2), rtol, atol):
-        raise Fail(f"transposed: swap the last two dimensions (A @ B.T instead of A.T @ B?) {where}")
+        raise Fail(f"transposed: the last two dimensions are swapped {where}")
+    if got.dim() == 4 and got.shape[1] == 3 and _close(got, want.flip(1), rtol, atol):
+        raise Fail(f"the colour channels are in reverse order (BGR instead of RGB, or the other way "
+                   f"round): flip dimension 1 {where}")
     ratio = _ratio(got, want)
     if ratio is not None and _close(got, ratio * want, rtol, atol):
         return ratio
@@ -149,10 +158,11 @@ def explain_factors(ratios: Sequence[tuple[Case, float]], factors: Sequence[Fact
     case, r = off[0]
     for f in (*factors, *COMMON_FACTORS):
         values = [f.value(c.sizes) for c, _ in ratios]
+        named = f" ({abs(r) if abs(r) >= 1 else 1 / abs(r):.4g} = {f.name})" if f.name else ""
         if all(math.isclose(r_, v, rel_tol=1e-3) for (_, r_), v in zip(ratios, values)):
-            raise Fail(f"{times(r)}: {f.too_large} {case.where()}")
+            raise Fail(f"{times(r)}{named}: {f.too_large} {case.where()}")
         if all(math.isclose(r_, 1 / v, rel_tol=1e-3) for (_, r_), v in zip(ratios, values)):
-            raise Fail(f"{times(r)}: {f.too_small} {case.where()}")
+            raise Fail(f"{times(r)}{named}: {f.too_small} {case.where()}")
     if all(math.isclose(r_, r, rel_tol=1e-3) for _, r_ in ratios):
         raise Fail(f"{times(r)}, by the same factor {r:.4g} on every case: a constant factor too many "
                    f"or too few {case.where()}")
@@ -231,10 +241,12 @@ def check_device(fn, args: Sequence, where_label: str) -> None:
         return
     except Exception as err:  # noqa: BLE001 - only device errors are diagnosed here
         if "device" in str(err):
-            raise Fail(f"works only on the CPU: with an input on another device (the checker uses "
-                       f"'meta', as a stand-in for a GPU) it {describe_error(err)} "
-                       f"({where_label})") from None
+            raise Fail(ON_CPU_ONLY + f" ({where_label})") from None
         return
     if isinstance(out, Tensor) and out.device.type != "meta":
-        raise Fail(f"the result is on {out.device} while the input was on another device: create "
-                   f"new tensors with x.new_tensor(...) or device=x.device ({where_label})")
+        raise Fail(ON_CPU_ONLY + f" ({where_label})")
+
+
+ON_CPU_ONLY = ("works only on the CPU: a tensor you create stays on the CPU when the input is on "
+               "another device (the checker used the 'meta' device as a stand-in for a GPU); create "
+               "it on the input's device, x.new_tensor([...]) or torch.tensor(..., device=x.device)")

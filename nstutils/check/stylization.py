@@ -68,9 +68,13 @@ def _check_direction(name: str, mine, theirs, x0: Tensor) -> None:
     x, y = x0.clone().requires_grad_(True), x0.clone().requires_grad_(True)
     value = call(mine, x, where=where)
     value = value if isinstance(value, Tensor) else check_tensor(value, torch.zeros(()), where, f"your {name}")
-    if value.dim() != 0 or not bool(torch.isfinite(value)) or value.grad_fn is None:
-        raise Fail(f"your {name} must return a finite one-number tensor with a grad_fn, got shape "
-                   f"{tuple(value.shape)}, value {value.detach().flatten()[0]:.4g} {where}")
+    if value.dim() != 0:
+        raise Fail(f"your {name} returns shape {tuple(value.shape)}: a loss is one number {where}")
+    if not bool(torch.isfinite(value)):
+        raise Fail(f"your {name} returns {float(value.detach())} {where}")
+    if value.grad_fn is None:
+        raise Fail(f"your {name} is not differentiable: its result has no grad_fn (.detach(), .item() "
+                   f"or torch.no_grad() on the way?) {where}")
     call(value.backward, where=where)
     theirs(y).backward()
     cos = float(F.cosine_similarity(x.grad.flatten(), y.grad.flatten(), dim=0))

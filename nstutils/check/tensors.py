@@ -132,12 +132,12 @@ def check_deprocess(fn) -> str:
 
 GRAM_FACTORS = (
     Factor(lambda s: s["HW"], "did you forget to divide by H*W, the number of positions?",
-           "did you divide by H*W twice?"),
-    Factor(lambda s: s["C"], "did you multiply by C?", "did you divide by C*H*W? This course divides by H*W only"),
+           "did you divide by H*W twice?", "H*W"),
+    Factor(lambda s: s["C"], "did you multiply by C?", "did you divide by C*H*W? This course divides by H*W only", "C"),
     Factor(lambda s: s["C"] ** 2, "did you multiply by C^2?", "did you divide by C^2 as well? "
-           "This course divides by H*W only"),
-    Factor(lambda s: s["CHW"], "did you multiply by C*H*W?", "did you divide by C*H*W twice?"),
-    Factor(lambda s: s["B"], "did you sum over the batch?", "did you divide by the batch size?"),
+           "This course divides by H*W only", "C^2"),
+    Factor(lambda s: s["CHW"], "did you multiply by C*H*W?", "did you divide by C*H*W twice?", "C*H*W"),
+    Factor(lambda s: s["B"], "did you sum over the batch?", "did you divide by the batch size?", "B"),
 )
 
 
@@ -185,9 +185,9 @@ def check_content_loss(fn) -> str:
                 ("returned one loss per image: average over everything, .mean() without dim",
                  d.pow(2).flatten(1).mean(1))]
     factors = (Factor(lambda s: s["N"], "did you sum instead of taking the mean? Use .mean()",
-                      "did you divide by the number of elements twice?"),
+                      "did you divide by the number of elements twice?", "B*C*H*W, the number of elements"),
                Factor(lambda s: s["N"] / 2, "that is Gatys et al.'s 1/2 * sum; this course takes the mean",
-                      "did you divide by the number of elements twice?"))
+                      "did you divide by the number of elements twice?", "B*C*H*W / 2"))
     return run_cases(fn, content_loss, cases, variants, ("feats", "target"), factors)
 
 

@@ -29,7 +29,8 @@ ERROR_HINTS = (
     ("modified by an inplace operation",
      "an in-place operation (x += ..., .clamp_(), ReLU(inplace=True)) changed a tensor that "
      "autograd still needs: use the out-of-place form"),
-    ("maximum recursion depth", "a function calls itself: does the closure call opt.step()?"),
+    ("maximum recursion depth", "a function calls itself: does the closure call opt.step()? "
+     "L-BFGS calls the closure, not the other way round"),
     ("is not on the expected device", "create new tensors on the input's device: "
      "x.new_tensor([...]) or torch.tensor(..., device=x.device)"),
     ("Expected all tensors to be on the same device", "create new tensors on the input's device: "
