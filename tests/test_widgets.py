@@ -284,3 +284,28 @@ def test_default_app_loads_the_caffe_weights_on_its_first_run(tmp_path):
     assert result.status == "completed" and result.params["weights"].startswith("caffe")
     assert result.history[-1].total < result.history[0].total
     assert torch.isfinite(result.image).all()
+
+
+def test_a_new_upload_with_the_same_name_is_used(app):
+    """Phones call every photo image.jpg: the run must use the photo the thumbnail shows."""
+    simulate_upload(app.controls["content_upload"], "image.jpg", png_bytes(64, (230, 20, 20)))
+    first = app.controls["content"].value
+    app.run(steps=1, size=SIZE)
+    simulate_upload(app.controls["content_upload"], "image.jpg", png_bytes(64, (20, 20, 230)))
+    assert app.controls["content"].value != first  # both photos stay choosable
+    result = app.run(steps=1, size=SIZE)
+    blue, red = result.image[0, 2].mean(), result.image[0, 0].mean()
+    assert blue > red  # the blue photo, not the cached red one
+    simulate_upload(app.controls["content_upload"], "image.jpg", png_bytes(64, (20, 20, 230)))
+    assert app.controls["content"].value == first.replace("(upload)", "(upload 2)")  # same bytes: same entry
+
+
+def test_save_never_overwrites_an_earlier_session(app_extractor, tmp_path):
+    paths = []
+    for _ in range(2):  # two sessions: both number their first run 1
+        app = Playground(data=DATA, device="cpu", extractor=app_extractor, size=SIZE, steps=1, out_dir=tmp_path)
+        app.run()
+        paths.append(app.save())
+    first = paths[0].read_bytes()
+    assert paths[0] != paths[1] and paths[0].is_file() and paths[1].is_file()
+    assert paths[0].read_bytes() == first and "-2" in paths[1].stem
