@@ -40,6 +40,8 @@ def assert_verdict(verdict, status, *parts):
     (lambda a: torch.from_numpy(a / 255.0).permute(2, 0, 1)[None], "float64"),
     (lambda a: torch.from_numpy(a).permute(2, 1, 0)[None].float() / 255, "swapped height and width"),
     (lambda a: a / 255, "not a torch tensor"),
+    (lambda a: torch.from_numpy(np.divide(a, 255, out=a, casting="unsafe")).permute(2, 0, 1)[None].float(),
+     "changed its input the array in place"),
 ])
 def test_to_tensor_mistakes(fn, expected):
     assert_verdict(check.check_to_tensor(fn), "fail", expected)
@@ -101,6 +103,7 @@ def _without_pools(name):
     (lambda n: CONV_LAYERS.index(n) if n in CONV_LAYERS else 0, "counted only the convolutions"),
     (lambda n: LAYER_INDEX[n] - n.startswith("relu"), "a ReLU got its convolution's index"),
     (lambda n: str(LAYER_INDEX[n]), "a string"),
+    (lambda n: float(LAYER_INDEX[n]), "expected an int"),
     (lambda n: {"conv1_1": 0}[n], "raised KeyError: 'relu1_1'"),
     (lambda n: 3 if n == "pool5" else LAYER_INDEX[n], "wrong for 1 of 37 layers: pool5 -> 3 (expected 36)"),
 ])
@@ -277,6 +280,7 @@ def _adam(clamp="after", zero_grad=True, lr=None, extra_steps=0, copy=True):
     (_adam(copy=False), "changed x0 in place"),
     (_adam(clamp="no_grad_missing"), "inside `with torch.no_grad():`"),
     (lambda x0, loss_fn, steps, lr: x0.clone(), "called the loss 0 times"),
+    (lambda x0, loss_fn, steps, lr: ref.adam_loop(x0, loss_fn, steps, lr)[0], "return the optimized image"),
 ])
 def test_adam_loop_mistakes(fn, expected):
     assert_verdict(check.check_adam_loop(fn), "fail", expected)
@@ -321,6 +325,7 @@ def test_lbfgs_closure_mistakes(fn, expected):
     (lambda path, content: 255 * ref.resume_init(path, content), "255 times too large"),
     (lambda path, content: nu.load_image(path, size=tuple(content.shape[-2:])), "load it with device=content.device"),
     (lambda path, content: str(path), "not a torch tensor"),
+    (lambda path, content: nu.load_image(path, max_side=max(content.shape[-2:])), "max_side keeps"),
     (lambda path, content: ref.resume_init(path, content).flip(1), "colour channels are in reverse order"),
 ])
 def test_resume_init_mistakes(fn, expected):

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -180,8 +181,8 @@ def expect(got, want: Tensor, case: Case, variants: Sequence[tuple[str, Tensor]]
 def snapshot(args: Sequence) -> list:
     """Copies of the tensors in ``args`` (tensors, or dicts of tensors) to detect in-place edits."""
     def copy(a):
-        if isinstance(a, Tensor):
-            return a.detach().clone()
+        if isinstance(a, (Tensor, np.ndarray)):
+            return a.detach().clone() if isinstance(a, Tensor) else a.copy()
         if isinstance(a, Mapping):
             return {k: copy(v) for k, v in a.items()}
         return a
@@ -191,6 +192,8 @@ def snapshot(args: Sequence) -> list:
 def _same(old, new) -> bool:
     if isinstance(old, Tensor):
         return isinstance(new, Tensor) and old.shape == new.shape and torch.equal(old, new.detach())
+    if isinstance(old, np.ndarray):
+        return isinstance(new, np.ndarray) and old.shape == new.shape and np.array_equal(old, new)
     if isinstance(old, Mapping):
         return isinstance(new, Mapping) and set(old) == set(new) and all(_same(old[k], new[k]) for k in old)
     return True  # numbers and strings cannot change in place

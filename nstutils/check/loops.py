@@ -66,6 +66,8 @@ def check_adam_loop(fn) -> str:
     before, rec = x0.clone(), Recorder(loss_fn)
     where = f"(case: steps={ADAM_STEPS}, lr={ADAM_LR}, image {tuple(x0.shape)})"
     got = check_tensor(call(fn, x0, rec, ADAM_STEPS, ADAM_LR, where=where), x0, where)
+    if got.shape != x0.shape:
+        raise Fail(f"returns shape {tuple(got.shape)}: return the optimized image, {tuple(x0.shape)} {where}")
     if not torch.equal(x0, before):
         raise Fail("changed x0 in place: optimize a copy, x = x0.detach().clone().requires_grad_(True)")
     if len(rec.seen) != ADAM_STEPS:
@@ -179,6 +181,8 @@ def _check_resume_case(fn, case: Case, saved: Tensor) -> None:
         if tuple(got.shape[-2:]) == tuple(saved.shape[-2:]):
             raise Fail(f"kept the PNG's own size: load it at the content's, size=tuple(content.shape[-2:]) "
                        f"{case.where()}")
+        raise Fail(f"wrong size: got {tuple(got.shape)}, expected the content's {tuple(content.shape)}: load "
+                   f"with size=tuple(content.shape[-2:]) (max_side keeps the PNG's aspect ratio) {case.where()}")
     if isinstance(got, Tensor) and got.shape == content.shape and torch.equal(got, content):
         raise Fail(f"returned the content image, not the saved one: load the file at path {case.where()}")
     if isinstance(got, Tensor) and got.shape == want.shape and got.shape[-2:] != saved.shape[-2:]:

@@ -6,6 +6,7 @@ channels, random weights) with torchvision's in-place ReLUs, the trap of noteboo
 
 from __future__ import annotations
 
+import numbers
 from typing import Mapping
 
 import torch
@@ -64,9 +65,9 @@ def check_layer_index(fn) -> str:
             raise Fail(f"returns {value!r}, a string: return a number, int({value!r}) (case: {name!r})")
         if isinstance(value, Tensor) and value.numel() == 1:
             value = value.item()
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise Fail(f"returns {value!r} ({type(value).__name__}), expected an int (case: {name!r})")
-        got[name] = value
+        got[name] = int(value)
     wrong = [n for n in VGG19_LAYERS if got[n] != LAYER_INDEX[n]]
     if not wrong:
         return f"correct for all {len(VGG19_LAYERS)} layers (conv1_1 -> 0 ... pool5 -> 36)"
@@ -88,7 +89,8 @@ def _all_outputs(x: Tensor, layers) -> dict[str, Tensor]:
 
 
 def _which_layer(value: Tensor, outputs: Mapping[str, Tensor]) -> str | None:
-    return next((n for n, o in outputs.items() if o.shape == value.shape and torch.allclose(o, value)), None)
+    return next((n for n, o in outputs.items() if o.shape == value.shape and o.dtype == value.dtype
+                 and o.device == value.device and torch.allclose(o, value)), None)
 
 
 def _check_feature(name: str, got, outputs: Mapping[str, Tensor], case: Case) -> None:

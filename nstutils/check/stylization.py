@@ -50,7 +50,12 @@ class _Setup:
 
 def _gram_of(gram, feats: Tensor) -> Tensor:
     where = f"(your gram, on features {tuple(feats.shape)})"
-    return check_tensor(call(gram, feats, where=where), nu_losses.gram(feats), where, "your gram")
+    want = nu_losses.gram(feats)
+    got = check_tensor(call(gram, feats, where=where), want, where, "your gram")
+    if got.shape != want.shape or got.device != want.device or not bool(torch.isfinite(got).all()):
+        raise Fail(f"your gram returns shape {tuple(got.shape)} on {got.device}, or non-finite values; "
+                   f"expected a finite {tuple(want.shape)} on {want.device}: check it with check.gram {where}")
+    return got
 
 
 def _terms(s: _Setup, content_loss, style_loss, tv_loss) -> dict:
