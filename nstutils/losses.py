@@ -90,9 +90,14 @@ class _FFt(torch.autograd.Function):
 
 
 def content_loss(feats: Tensor, target: Tensor) -> Tensor:
-    """Mean squared feature difference, L = mean((F - P)^2) (Gatys: 1/2 sum; we average).
+    """Mean squared feature difference, E = mean((F - P)^2) (Gatys: 1/2 sum; we average).
 
+    This is the raw per-layer error. The objective (:func:`nstutils.objective.loss_terms`)
+    weights it by :func:`relative_weights` of the targets, so the content term that
+    ``stylize`` minimizes is L_content = sum_l w'_l mean((F_l - P_l)^2) with
+    w'_l = w_l / (sum_k w_k mean(P_l^2)); for one layer, sum (F - P)^2 / sum P^2.
     Args: feats, target: (B, C, H, W) of the same shape. Returns a scalar.
+    Taught in notebooks/03_losses.ipynb.
     """
     if feats.shape != target.shape:
         raise ValueError(f"content features {tuple(feats.shape)} and target {tuple(target.shape)} differ")
@@ -148,10 +153,14 @@ def relative_weights(targets: Mapping[str, Tensor],
     """Turn relative per-layer weights into absolute ones: w_l' = w_l / (sum_k w_k * mean(T_l^2)).
 
     Dividing each layer's squared error by the mean square of its own target makes every term a
-    *relative* error. Gatys et al. use fixed w_l = 1/5; with the original VGG19 weights the raw
-    Gram magnitudes span five orders (relu1_1 ~1e6, relu4_1 ~1e11), so relu4_1 alone would decide
-    the style. This is a departure from the paper; it also makes a weight mean the same for the
-    Caffe and the torchvision weights. ``weights`` defaults to equal weights.
+    *relative* error. Gatys et al. use fixed w_l = 1/5 on a *normalized* VGG19 (every filter's
+    mean activation 1, :func:`nstutils.features.normalize_vgg`), which brings the layers' Gram
+    magnitudes within a factor of a few. We keep the network as trained, where the raw Gram
+    magnitudes span five orders (relu1_1 ~1e6, relu4_1 ~1e11) and relu4_1 alone would decide the
+    style, and equalize the layers here instead: a departure from the paper, exact for each
+    target rather than on average over calibration images, and the same for the Caffe and the
+    torchvision weights. Used for the content targets too. ``weights`` defaults to equal weights.
+    Taught in notebooks/02_gram_matrices.ipynb.
     """
     layers = list(targets)
     weights = dict(weights) if weights is not None else {n: 1.0 for n in layers}

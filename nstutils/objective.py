@@ -1,7 +1,12 @@
 """The style-transfer objective: targets computed once, and the weighted loss of an image.
 
-L(x) = alpha * L_content(x) + beta * L_style(x) + gamma * L_tv(x), each term normalized as
-described in :mod:`nstutils.losses` and :func:`nstutils.losses.relative_weights`.
+L(x) = alpha * L_content(x) + beta * L_style(x) + gamma * L_tv(x), with
+L_content = sum_l w'_l mean((F_l - P_l)^2),  w'_l = w_l / (sum_k w_k mean(P_l^2)),
+L_style = sum_l v'_l mean((G_l - A_l)^2),    v'_l = v_l / (sum_k v_k mean(A_l^2)),
+L_tv = the mean squared (or absolute, or power) neighbour difference of x:
+every layer's term is a relative error (:func:`nstutils.losses.relative_weights`; a departure
+from Gatys et al., who sum raw errors of a normalized VGG19), so a plain
+``content_loss(F, P)`` of 7e5 can be a content term of about 1.
 Several style images can be mixed (``style_blend``), resized relative to the content
 (``style_scale``) or given each its own region of the image (``content_masks``, guided Gram
 matrices of Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer").
@@ -207,6 +212,10 @@ def _masked_targets(extractor, content, styles, smasks, content_masks, content_l
 def loss_terms(img: Tensor, extractor: VGGFeatures, targets: Targets, *, content_weight: float,
                style_weight: float, tv_weight: float, tv_kind: str = "squared") -> dict[str, Tensor]:
     """Return the weighted terms {"content", "style", "tv", "total"} (scalars) for ``img`` (1, 3, H, W).
+
+    content = alpha * sum_l w'_l mean((F_l - P_l)^2) with w'_l = targets.content_weights[l]
+    (= w_l / (sum_k w_k mean(P_l^2))); style = beta * sum_l v'_l mean((G_l - A_l)^2) with
+    v'_l = targets.style_weights[l]; tv = gamma * tv_loss(img, tv_kind); total = their sum.
 
     With masked targets (``targets.masks`` set) the style term is the guided style loss of
     :func:`nstutils.losses.guided_style_loss`, and ``img`` must have the content's size.

@@ -1,5 +1,6 @@
 """The course's shared settings and the shape every notebook must have."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -47,7 +48,7 @@ def test_notebook_skeleton(path):
     assert first.cell_type == "markdown"
     badge = f"(https://colab.research.google.com/github/{SLUG}/blob/main/notebooks/{path.name})"
     assert badge in first.source, "Colab badge must point at this notebook in the repository"
-    assert "Expected time" in first.source
+    assert re.search(r"Expected time: about \d+ min", first.source), "Expected time must give a number of minutes"
     code = [c for c in nb.cells if c.cell_type == "code"]
     setup = code[0].source
     assert 'if "google.colab" in sys.modules:' in setup

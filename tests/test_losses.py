@@ -167,3 +167,14 @@ def test_loss_terms_mean_the_same_at_128_and_1024_px(extractor):
     for name, bound in (("content", 3), ("style", 3), ("tv", 4), ("tv_content", 4)):
         ratio = (terms[1024][name] / terms[128][name]).item()
         assert 1 / bound < ratio < bound, (name, ratio)
+
+
+def test_objective_content_term_is_relative_to_the_target(extractor, content, style):
+    """loss_terms's content term is mean((F - P)^2) / mean(P^2), not the plain mean square."""
+    targets = nu.make_targets(extractor, content, style, content_layers=("relu4_2",), style_layers=("relu1_1",))
+    other = content.flip(-1)
+    f = extractor(other, layers=("relu4_2",))["relu4_2"]
+    p = targets.content["relu4_2"]
+    term = nu.loss_terms(other, extractor, targets, content_weight=1, style_weight=0, tv_weight=0)["content"]
+    torch.testing.assert_close(term, nu.content_loss(f, p) / p.pow(2).mean(), rtol=1e-5, atol=0)
+    assert float(nu.content_loss(f, p)) > 100 * float(term)  # the raw mean square is far larger
