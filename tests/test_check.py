@@ -70,6 +70,7 @@ def _cpu_mean(img):
     (lambda img: 255 * img.flip(1) + _mean(img), "added the mean"),
     (lambda img: nu.preprocess(img, "imagenet"), "torchvision's recipe"),
     (lambda img: 255 * img.flip(-1) - _mean(img), "left-right"),
+    (lambda img: 255 * img.flip(0) - _mean(img), "flipped the batch"),
     (_in_place, "changed its input img in place"),
     (lambda img: nu.preprocess(img, "caffe").detach(), "not differentiable"),
     (_numpy_mean, "float64"),
@@ -187,6 +188,7 @@ def test_gram_mistakes(fn, expected):
     (lambda f, p: ((f - p) ** 2).mean(dim=(1, 2, 3)), "one loss per image"),
     (lambda f, p: 0.5 * ((f - p) ** 2).mean(), "2 times too small: did you multiply by 1/2?"),
     (lambda f, p: (f.sub_(p) ** 2).mean(), "changed its input feats in place"),
+    (lambda f, p: ((f - p) ** 2).mean() + (f - 2).log().sum(), "returns NaN values"),
 ])
 def test_content_loss_mistakes(fn, expected):
     assert_verdict(check.check_content_loss(fn), "fail", expected)
@@ -407,6 +409,27 @@ def test_a_bug_in_the_use_of_a_checker_raises():
         check.check_tv_loss(nu.tv_loss, ("bogus",))
     with pytest.raises(ValueError, match="unknown exercise 'grams'"):
         check.Exercises().submit("grams", nu.gram)
+
+
+# ---------------------------------------------------------------- the generic diagnosis
+
+def test_compare_names_transposes_reversed_channels_and_constant_factors():
+    from nstutils.check.compare import Case, Factor, compare, explain_factors
+    from nstutils.check.verdict import Fail
+
+    want = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    case = Case("square", (want,), {"K": 7})
+    for got, expected in ((want.transpose(-1, -2), "transposed"), (want.flip(1), "reverse order"),
+                          (want.double(), "float64, expected float32"), (want[0], r"wrong shape: got \(3, 4, 4\)")):
+        with pytest.raises(Fail, match=expected):
+            compare(got, want, case)
+    assert compare(want * 7, want, case) == pytest.approx(7)
+    seven = Factor(lambda s: s["K"], "did you multiply by K?", "did you divide by K?", "K")
+    with pytest.raises(Fail, match=r"^7 times too small \(7 = K\): did you divide by K\?"):
+        explain_factors([(case, 1 / 7)], [seven])
+    with pytest.raises(Fail, match="by the same factor 3 on every case"):
+        explain_factors([(case, 3.0), (case, 3.0)])
+    explain_factors([(case, 1.0)])  # no factor: nothing to say
 
 
 # ---------------------------------------------------------------- verdicts and skipping
