@@ -182,6 +182,18 @@ def _check_settings(lr, seed, lbfgs_history, snapshot_every, style_scale, max_me
         raise ValueError(f"callback must be a function of one StepInfo, got {type(callback).__name__}")
 
 
+def _auto_style_weight(value: str, content: Tensor, style, extractor: VGGFeatures, run_steps: int, **kwargs):
+    """Resolve ``style_weight="auto"`` with :func:`nstutils.balance.auto_style_weight`.
+
+    A probe never takes more steps than the run itself (short runs keep more of the photo).
+    """
+    if value != "auto":
+        raise ValueError(f"style_weight must be a number >= 0 or 'auto', got {value!r}")
+    from .balance import AUTO_PROBE_STEPS, auto_style_weight  # here: balance runs stylize for its probes
+
+    return auto_style_weight(content, style, extractor, steps=max(1, min(AUTO_PROBE_STEPS, run_steps)), **kwargs)
+
+
 def levels(full: tuple[int, int], layers, steps: int, pyramid: bool) -> tuple[list, list[int]]:
     """Return the (H, W) of each pyramid level, coarsest first, and the steps of each.
 
@@ -251,6 +263,14 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
     precision = choose_precision(content.device, precision)
     if extractor is None:
         extractor = VGGFeatures(load_vgg19(), layers=(*content_layers, *style_layers)).to(content.device)
+    auto, auto_start = None, time.perf_counter()
+    if isinstance(style_weight, str):  # "auto": chosen for this pair (a departure from Gatys et al.)
+        auto = _auto_style_weight(style_weight, content, style, extractor, content_weight=content_weight,
+                                  tv_weight=tv_weight, tv_kind=tv_kind, content_layers=content_layers,
+                                  style_layers=style_layers, style_layer_weights=style_layer_weights,
+                                  style_blend=style_blend, style_scale=style_scale, content_masks=content_masks,
+                                  style_masks=style_masks, seed=seed, precision=precision, run_steps=steps)
+        style_weight = auto.style_weight
     full = tuple(content.shape[-2:])
     sizes, level_steps = levels(full, (*content_layers, *style_layers), steps,
                                 pyramid and not isinstance(init, Tensor))
@@ -262,7 +282,9 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
              if v is not None}
     weights = dict(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                    tv_kind=tv_kind)
-    params = dict(steps=steps, optimizer=optimizer, lr=lr, **weights,
+    params = dict(steps=steps, optimizer=optimizer, lr=lr, **weights, style_weight_auto=auto is not None,
+                  style_weight_probes=None if auto is None else [list(p) for p in auto.probes],
+                  style_weight_seconds=0.0 if auto is None else time.perf_counter() - auto_start,
                   content_layers=tuple(content_layers), style_layers=tuple(style_layers),
                   style_layer_weights=dict(style_layer_weights or {n: 1.0 for n in style_layers}),
                   style_blend=None if style_blend is None else [float(b) for b in style_blend],

@@ -32,7 +32,7 @@ class Settings:
     style: str = ""
     size: int = 256
     content_weight: float = DEFAULTS.content_weight
-    style_weight: float = DEFAULTS.style_weight
+    style_weight: float | str = DEFAULTS.style_weight  # a number, or "auto" (nstutils.balance)
     tv_weight: float = DEFAULTS.tv_weight
     content_layer: str = DEFAULTS.content_layers[0]
     style_layers: tuple[tuple[str, float], ...] = tuple((n, 1.0) for n in DEFAULTS.style_layers)
@@ -57,9 +57,10 @@ class Settings:
     def summary(self) -> str:
         """Return every setting as one line (the tooltip of a run in the playground's strip)."""
         layers = ", ".join(n.replace("relu", "") for n, _ in self.style_layers)
+        style = self.style_weight if isinstance(self.style_weight, str) else f"{self.style_weight:.3g}"
         return (f"{self.content} + {self.style}; {self.size}px, {self.steps} {self.optimizer} "
                 f"steps (lr {self.lr:.3g}), init {self.init}, seed {self.seed}; weights content "
-                f"{self.content_weight:.3g}, style {self.style_weight:.3g}, tv {self.tv_weight:.3g}; "
+                f"{self.content_weight:.3g}, style {style}, tv {self.tv_weight:.3g}; "
                 f"content {self.content_layer}, style {layers}")
 
 

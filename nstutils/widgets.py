@@ -21,6 +21,7 @@ from pathlib import Path
 import ipywidgets as w
 import torch
 
+from .balance import AUTO_RANGE
 from .course import find_data, samples
 from .device import choose_device
 from .features import VGGFeatures, min_side
@@ -98,6 +99,11 @@ def _log_slider(description: str, value: float, span: int = 4, **kw) -> w.FloatL
                             layout=w.Layout(width="470px"), continuous_update=False, **kw)
 
 
+def _number(weight) -> float:
+    """A slider's start value for a weight that may be "auto" (the top of the auto search's range)."""
+    return AUTO_RANGE[1] if weight == "auto" else float(weight)
+
+
 def _small(text: str) -> w.HTML:
     return w.HTML(f"<div style='font-size:12px;line-height:1.35;color:#555;margin:4px 0'>{text}</div>",
                   layout=w.Layout(width="470px"))
@@ -125,6 +131,7 @@ class Playground:
         self.out_dir = Path(out_dir) if out_dir is not None else self.data.parent / "out" / "playground"
         self.refresh_s, self.plot_s = refresh_s, plot_s
         self.runner = Runner()
+        self._auto_chosen = False  # True while a run's automatic style weight moves the slider
         self.history: list[Entry] = []
         self.shown: Entry | None = None  # the result in the preview: what Save and "previous" use
         self._images: dict[tuple, torch.Tensor] = {}
@@ -155,7 +162,10 @@ class Playground:
             "content": self.pickers["content"].dropdown, "style": self.pickers["style"].dropdown,
             "content_upload": self.pickers["content"].upload, "style_upload": self.pickers["style"].upload,
             "content_weight": _log_slider("content weight", DEFAULTS.content_weight),
-            "style_weight": _log_slider("style weight", DEFAULTS.style_weight),
+            "style_weight": _log_slider("style weight", _number(DEFAULTS.style_weight)),
+            "style_weight_auto": w.Checkbox(value=DEFAULTS.style_weight == "auto", indent=False,
+                                            description="auto: choose the style weight for this pair",
+                                            layout=w.Layout(width="470px")),
             "tv_weight": _log_slider("TV weight", DEFAULTS.tv_weight),
             "content_layer": w.Dropdown(options=CONTENT_CHOICES, value=DEFAULTS.content_layers[0],
                                         description="content layer", style=_WIDE),
@@ -203,14 +213,19 @@ class Playground:
                              ("save", self.save)):
             c[name].on_click(self._guard(action))
         c["optimizer"].observe(lambda ch: setattr(c["lr"], "value", DEFAULT_LR[ch["new"]]), names="value")
+        # Moving the style slider by hand means "this weight": auto is a starting point, not a lock.
+        c["style_weight"].observe(lambda ch: self._auto_chosen or setattr(c["style_weight_auto"], "value", False),
+                                  names="value")
 
     def _layout(self) -> w.Widget:
         c = self.controls
         layer_rows = [w.HBox([c[f"layer_{n}"], c[f"layer_weight_{n}"]]) for n in STYLE_CHOICES]
         tabs = w.Tab(children=[
-            w.VBox([c["content_weight"], c["style_weight"], c["tv_weight"], _small(
+            w.VBox([c["content_weight"], c["style_weight"], c["style_weight_auto"], c["tv_weight"], _small(
                 "How strongly the result keeps the photo's layout (content), takes the painting's "
-                "textures (style) and stays smooth (TV). Only the ratios matter.")]),
+                "textures (style) and stays smooth (TV). Only the ratios matter. 'auto' picks the "
+                "most style that keeps the photo's edges (a few short runs first) and moves the "
+                "slider there; move the slider to use your own.")]),
             w.VBox([c["content_layer"], _small("Style layers (tick to use; slider = relative weight):"),
                     *layer_rows]),
             w.VBox([c["optimizer"], c["lr"], c["steps"], c["size"], c["init"], c["seed"], _small(
@@ -239,7 +254,8 @@ class Playground:
         c = self.controls
         layers = tuple((n, float(c[f"layer_weight_{n}"].value)) for n in STYLE_CHOICES if c[f"layer_{n}"].value)
         return Settings(content=c["content"].value, style=c["style"].value, size=int(c["size"].value),
-                        content_weight=float(c["content_weight"].value), style_weight=float(c["style_weight"].value),
+                        content_weight=float(c["content_weight"].value),
+                        style_weight="auto" if c["style_weight_auto"].value else float(c["style_weight"].value),
                         tv_weight=float(c["tv_weight"].value), content_layer=c["content_layer"].value,
                         style_layers=layers, optimizer=c["optimizer"].value, lr=float(c["lr"].value),
                         steps=int(c["steps"].value), init=c["init"].value, seed=int(c["seed"].value))
@@ -377,6 +393,12 @@ class Playground:
         entry = Entry(self.history[0].number + 1 if self.history else 1, settings, result)
         self.history.insert(0, entry)
         self._show(entry)
+        if result.params.get("style_weight_auto"):  # show the chosen weight on the slider
+            self._auto_chosen = True
+            try:
+                self.controls["style_weight"].value = result.params["style_weight"]
+            finally:
+                self._auto_chosen = False
         self.plot.value = loss_plot_png(result.history)
         self._render_strip()
         level = {"completed": "ok", "stopped": "ok"}.get(result.status, "warning")
@@ -393,7 +415,8 @@ class Playground:
         last = r.history[-1].total if r.history else math.nan
         text = (f"<b>#{entry.number}</b> {r.status}, loss {last:.3g}<br>{html.escape(s.content)}<br>"
                 f"+ {html.escape(s.style)}<br>{s.size} px, {len(r.history)} {s.optimizer} steps<br>"
-                f"content {s.content_weight:.2g}, style {s.style_weight:.2g}, tv {s.tv_weight:.2g}")
+                f"content {s.content_weight:.2g}, style {r.params.get('style_weight', math.nan):.2g}"
+                f"{' (auto)' if r.params.get('style_weight_auto') else ''}, tv {s.tv_weight:.2g}")
         show = w.Button(description="Show", layout=w.Layout(width="72px"))
         cont = w.Button(description="Continue", layout=w.Layout(width="88px"))
         show.on_click(self._guard(lambda: self._show(entry)))

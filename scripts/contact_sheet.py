@@ -1,0 +1,120 @@
+"""Contact sheet: every content photo of data/ with every painting, with what each result keeps.
+
+Usage: python scripts/contact_sheet.py before|after [--size 256] [--reuse]
+
+``before`` runs ``nu.stylize`` with the fixed style weight 30 (the default before "auto");
+``after`` with ``style_weight="auto"`` (a pair whose automatic weight is 30 reuses its
+"before" run: the same settings give the same image). Every other setting is the default. Writes
+docs/contact_sheet_<which>.jpg (rows: photos, columns: paintings; under each result its
+structure kept "S", painting kept "P", see nstutils.balance, and the style weight "w") and
+docs/contact_sheet_<which>.json (the numbers), and keeps each result as a PNG with its
+settings in out/contact_sheet/<which>/. ``--reuse`` skips pairs whose PNG is already there.
+Takes about 10 minutes per sheet at 256 px on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+import nstutils as nu
+from nstutils.balance import AUTO_PROBE_STEPS, auto_style_weight, structure_kept, style_kept
+from nstutils.provenance import read_result, save_result
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = {"before": 30.0, "after": "auto"}
+TILE = 168  # longer side of a tile in the sheet, pixels
+LABEL = 30  # height of the text under each tile
+
+
+def run_pair(content, style, extractor, weight, path: Path, reuse: bool) -> dict:
+    """Stylize one pair (or read it back), measure it and return a row of the sheet's table."""
+    if reuse and path.exists():
+        saved = read_result(path)
+        image, params, seconds = saved.image, saved.params, saved.params.get("seconds", float("nan"))
+    else:
+        auto = None
+        if weight == "auto":  # what stylize(style_weight="auto") does first, done here to reuse runs
+            auto = auto_style_weight(content, style, extractor, steps=min(AUTO_PROBE_STEPS, nu.DEFAULTS.steps))
+            weight = auto.style_weight
+        same = path.parents[1] / "before" / path.name  # a run with this weight already made (it is exact)
+        if auto is not None and weight == WEIGHTS["before"] and same.exists():
+            saved = read_result(same)
+            image, params, seconds = saved.image, dict(saved.params), saved.params["seconds"]
+        else:
+            result = nu.stylize(content, style, extractor, style_weight=weight)
+            image, params, seconds = result.image, {**result.params, "seconds": result.seconds}, result.seconds
+        if auto is not None:
+            params.update(style_weight_auto=True, style_weight_probes=[list(p) for p in auto.probes])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_result(nu.StylizeResult(image, [], [], params, seconds), path)
+    return {"style_weight": float(params["style_weight"]), "auto": bool(params.get("style_weight_auto", False)),
+            "probes": params.get("style_weight_probes"),
+            "structure": structure_kept(content, image), "painting": style_kept(content, image, style, extractor),
+            "seconds": seconds, "image": image}
+
+
+def tile(img: torch.Tensor, text: str, font) -> Image.Image:
+    """A TILE x (TILE + LABEL) white cell with the image centred on top and ``text`` under it."""
+    pil = nu.to_pil(img)
+    pil.thumbnail((TILE, TILE), Image.LANCZOS)
+    cell = Image.new("RGB", (TILE, TILE + LABEL), "white")
+    cell.paste(pil, ((TILE - pil.width) // 2, (TILE - pil.height) // 2))
+    draw = ImageDraw.Draw(cell)
+    for k, line in enumerate(text.split("\n")):
+        draw.text((TILE // 2, TILE + 2 + 13 * k), line, fill="black", font=font, anchor="ma")
+    return cell
+
+
+def sheet(contents: dict, styles: dict, rows: dict, font) -> Image.Image:
+    """Rows: the photos; columns: the paintings; the first row and column show the inputs."""
+    pad = 4
+    out = Image.new("RGB", ((TILE + pad) * (len(styles) + 1), (TILE + LABEL + pad) * (len(contents) + 1)), "white")
+    for j, (s_name, s) in enumerate(styles.items(), start=1):
+        out.paste(tile(s, s_name.replace("_", " ")[:26], font), ((TILE + pad) * j, 0))
+    for i, (c_name, c) in enumerate(contents.items(), start=1):
+        y = (TILE + LABEL + pad) * i
+        out.paste(tile(c, c_name.replace("_", " ")[:26], font), (0, y))
+        for j, s_name in enumerate(styles, start=1):
+            r = rows[(c_name, s_name)]
+            text = f"S {r['structure']:.2f}  P {r['painting']:.2f}\nw {r['style_weight']:.3g}" + (" (auto)" if r["auto"] else "")
+            out.paste(tile(r["image"], text, font), ((TILE + pad) * j, y))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", choices=tuple(WEIGHTS))
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--reuse", action="store_true", help="read results already in out/contact_sheet/")
+    args = parser.parse_args()
+    weight = WEIGHTS[args.which]
+    load = lambda kind: {p.stem: nu.load_image(p, max_side=args.size) for p in sorted((ROOT / "data" / kind).glob("*.jpg"))}
+    contents, styles = load("content"), load("style")
+    extractor = nu.VGGFeatures(nu.load_vgg19(), layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
+    print(f"{args.which}: style_weight={weight}, {args.size} px, {platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads", flush=True)
+    rows, start = {}, time.perf_counter()
+    for c_name, c in contents.items():
+        for s_name, s in styles.items():
+            path = ROOT / "out/contact_sheet" / args.which / f"{c_name}__{s_name}.png"
+            rows[(c_name, s_name)] = r = run_pair(c, s, extractor, weight, path, args.reuse)
+            print(f"{c_name:24s} x {s_name:28s} w {r['style_weight']:7.3g}  structure {r['structure']:.3f}  "
+                  f"painting {r['painting']:.3f}  {r['seconds']:.1f} s", flush=True)
+    print(f"total {time.perf_counter() - start:.0f} s")
+    font = ImageFont.truetype(str(Path(__import__("matplotlib").get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), 11)
+    out = ROOT / f"docs/contact_sheet_{args.which}.jpg"
+    sheet(contents, styles, rows, font).save(out, quality=82, optimize=True)
+    table = [{"content": c, "style": s, **{k: v for k, v in r.items() if k != "image"}} for (c, s), r in rows.items()]
+    out.with_suffix(".json").write_text(json.dumps(table, indent=1) + "\n")
+    print(f"wrote {out.relative_to(ROOT)} ({out.stat().st_size // 1024} KB)")
+
+
+if __name__ == "__main__":
+    main()

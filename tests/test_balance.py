@@ -1,0 +1,147 @@
+"""The measures of what a result keeps (structure, painting) and the automatic style weight."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nstutils as nu
+from conftest import DATA, pattern
+from nstutils import balance
+from nstutils.balance import auto_style_weight, edges, structure_kept, style_error, style_kept
+from nstutils.cli import build_parser
+
+
+def test_edges_known_values():
+    flat = torch.full((1, 3, 20, 30), 0.4)
+    assert edges(flat).abs().max() < 1e-6 and edges(flat).shape == (1, 1, 20, 30)  # never upsampled
+    step = torch.zeros(1, 3, 16, 16)
+    step[..., 8:] = 1.0  # a vertical edge of height 1 in every channel: Y jumps by 1
+    e = edges(step)[0, 0]
+    torch.testing.assert_close(e[:, 7], torch.full((16,), 4.0))  # Sobel: (1 + 2 + 1) * 1
+    assert e[:, :6].abs().max() < 1e-6 and e[:, 10:].abs().max() < 1e-6
+    assert edges(torch.rand(1, 3, 300, 200)).shape == (1, 1, 128, 85)
+
+
+def test_structure_identical_scaled_and_unrelated():
+    img = pattern(48, 64)
+    assert structure_kept(img, img) == pytest.approx(1.0)
+    # Edge strength scales with contrast, and a correlation ignores a positive scale and offset.
+    assert structure_kept(img, 0.5 * img) == pytest.approx(1.0)
+    assert structure_kept(img, 0.5 * img + 0.3) == pytest.approx(1.0)
+    assert structure_kept(img, 1.0 - img) == pytest.approx(1.0)  # polarity does not count
+    assert structure_kept(img, torch.full_like(img, 0.5)) == 0.0  # no edges at all
+    noise = torch.rand(img.shape, generator=torch.Generator().manual_seed(0))
+    assert abs(structure_kept(img, noise)) < 0.2
+    blurred = torch.nn.functional.avg_pool2d(img, 3, 1, 1, count_include_pad=False)
+    assert 0.8 < structure_kept(img, blurred) < 1.0
+    with pytest.raises(ValueError, match="differ in shape"):
+        structure_kept(img, img[..., :40])
+
+
+def test_structure_of_a_real_photo_against_its_painting(content, style):
+    painting = torch.nn.functional.interpolate(style, size=content.shape[-2:], mode="bilinear")
+    assert structure_kept(content, painting) < 0.3 < structure_kept(content, 0.7 * content + 0.1)
+
+
+def test_style_measures(content, style, extractor):
+    assert style_kept(content, content, style, extractor) == 0.0
+    assert style_error(style, style, extractor) == pytest.approx(0.0, abs=1e-6)
+    # The style image itself, cut to the content's size, keeps most of the painting.
+    painting = torch.nn.functional.interpolate(style, size=content.shape[-2:], mode="bilinear")
+    assert style_kept(content, painting, style, extractor) > 0.5
+
+
+def test_style_measure_does_not_scale_with_the_weight(content, style, extractor):
+    r = nu.stylize(content, style, extractor, steps=3, style_weight=10.0)
+    targets = nu.make_targets(extractor, content, style, style_layers=nu.DEFAULTS.style_layers)
+    t = nu.loss_terms(r.image, extractor, targets, content_weight=1.0, style_weight=10.0, tv_weight=0.0)
+    assert style_error(r.image, style, extractor) == pytest.approx(float(t["style"]) / 10.0, rel=1e-4)
+
+
+def test_more_style_weight_keeps_less_structure_and_more_painting(content, style, extractor):
+    r = {w: nu.stylize(content, style, extractor, steps=8, style_weight=w) for w in (0.3, 100.0)}
+    s = {w: structure_kept(content, x.image) for w, x in r.items()}
+    p = {w: style_kept(content, x.image, style, extractor) for w, x in r.items()}
+    assert s[0.3] > s[100.0] and p[0.3] < p[100.0]
+
+
+def test_auto_search_picks_the_largest_passing_weight(content, style, extractor, monkeypatch):
+    calls = []
+
+    def fake_probe(content, style, extractor, beta, **kw):  # S falls linearly in log(beta)
+        calls.append(beta)
+        return 1.0 - 0.1 * torch.tensor(beta).log().item()
+
+    monkeypatch.setattr(balance, "probe", fake_probe)
+    exact = torch.tensor(0.5 / 0.1).exp().item()  # S(beta) = 0.5 at beta = e^5 = 148
+    a = auto_style_weight(content, style, extractor, threshold=0.5, weight_range=(1.0, 1000.0), probes=5)
+    assert len(calls) == 5 and calls[:2] == [1000.0, 1.0]
+    assert exact / 1.1 < a.style_weight <= exact * 1.0001 and a.probes[0] == (1000.0, pytest.approx(1 - 0.1 * 6.9078, abs=1e-3))
+    assert auto_style_weight(content, style, extractor, threshold=0.1, weight_range=(1.0, 30.0)).style_weight == 30.0
+    assert auto_style_weight(content, style, extractor, threshold=1.5, weight_range=(1.0, 30.0)).style_weight == 1.0
+    with pytest.raises(ValueError, match="weight_range"):
+        auto_style_weight(content, style, extractor, weight_range=(30.0, 1.0))
+
+
+def test_auto_search_with_real_probes(content, style, extractor):
+    a = auto_style_weight(content, style, extractor, threshold=0.5, probes=3, steps=3)
+    assert len(a.probes) <= 3 and a.style_weight in [w for w, _ in a.probes]
+    passed = [w for w, s in a.probes if s >= 0.5]
+    assert a.style_weight == (max(passed) if passed else balance.AUTO_RANGE[0])
+    assert all(-1 <= s <= 1 for _, s in a.probes)
+
+
+@pytest.fixture
+def short_probes(monkeypatch):
+    """Probes of 2 steps instead of balance.AUTO_PROBE_STEPS, to keep the tests fast."""
+    real_probe = balance.probe
+    monkeypatch.setattr(balance, "probe", lambda *a, steps, **kw: real_probe(*a, steps=2, **kw))
+
+
+def test_auto_in_stylize_records_the_weight_and_reruns_exactly(content, style, extractor, short_probes):
+    r = nu.stylize(content, style, extractor, steps=4, style_weight="auto")
+    w = r.params["style_weight"]
+    lo, hi = balance.AUTO_RANGE
+    assert isinstance(w, float) and lo <= w <= hi and r.params["style_weight_auto"] is True
+    assert len(r.params["style_weight_probes"]) <= balance.AUTO_PROBES
+    assert any(p[0] == w for p in r.params["style_weight_probes"])
+    again = nu.stylize(content, style, extractor, steps=4, style_weight=w)
+    assert again.params["style_weight_auto"] is False and again.params["style_weight_probes"] is None
+    torch.testing.assert_close(again.image, r.image, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="'auto'"):
+        nu.stylize(content, style, extractor, steps=1, style_weight="automatic")
+
+
+def test_auto_with_random_weights_and_two_styles(content, style, short_probes):
+    ex = nu.VGGFeatures(nu.load_vgg19("random"), layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
+    r = nu.stylize(content, [style, style.flip(-1)], ex, steps=2, style_weight="auto", style_blend=[0.5, 0.5])
+    assert r.status == "completed" and r.params["style_weight_auto"] and r.image.shape == content.shape
+
+
+def test_cli_parses_auto_and_numbers():
+    parse = lambda *a: build_parser().parse_args(["stylize", "c.jpg", "s.jpg", "-o", "o.png", *a])
+    assert parse("--style-weight", "auto").style_weight == "auto"
+    assert parse("--style-weight", "AUTO").style_weight == "auto"
+    assert parse("--style-weight", "12.5").style_weight == 12.5
+    assert parse().style_weight == nu.DEFAULTS.style_weight
+    for bad in ("-1", "lots"):
+        with pytest.raises(SystemExit):
+            parse("--style-weight", bad)
+
+
+def test_playground_auto_moves_the_slider_and_a_hand_move_unticks_it(extractor, tmp_path):
+    from nstutils.widgets import Playground
+
+    app = Playground(data=DATA, device="cpu", extractor=extractor, size=48, steps=2,
+                     out_dir=tmp_path, refresh_s=0.0, plot_s=60.0)
+    c = app.controls
+    c["style_weight_auto"].value = True
+    assert app.settings().style_weight == "auto" and "style auto" in app.settings().summary()
+    result = app.run()
+    assert result.params["style_weight_auto"] and c["style_weight"].value == pytest.approx(result.params["style_weight"])
+    assert c["style_weight_auto"].value  # still ticked: the slider only shows what auto chose
+    c["style_weight"].value = 3.0
+    assert not c["style_weight_auto"].value and app.settings().style_weight == 3.0
+    c["reset"].click()
+    assert c["style_weight_auto"].value == (nu.DEFAULTS.style_weight == "auto")
