@@ -41,16 +41,6 @@ def _non_negative(text) -> float:
     return value
 
 
-def _style_weight(text: str) -> float | str:
-    """ "auto" (chosen per pair, see nstutils.balance) or a number >= 0."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return _non_negative(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or a number >= 0, got {text}") from None
-
-
 def _positive_float(text, maximum: float = math.inf) -> float:
     value = float(text) if isinstance(text, (str, int, float)) and not isinstance(text, bool) else math.nan
     if not (math.isfinite(value) and 0 < value <= maximum):
@@ -94,7 +84,7 @@ def _checks() -> dict:
     return {"steps": _positive_int, "optimizer": _choice(*OPTIMIZERS), "seed": _seed,
             "lr": lambda v: None if v is None else _positive_float(v),
             "content_weight": _non_negative, "tv_weight": _non_negative,
-            "style_weight": lambda v: _style_weight(v) if isinstance(v, str) else _non_negative(v),
+            "style_weight": _non_negative,
             "pyramid": _choice(True, False), "precision": _choice("auto", *PRECISIONS),
             "color": _choice(*COLOR_MODES), "pooling": _choice("max", "avg"),
             "blend": lambda v: None if v is None else _blend(v),
@@ -130,8 +120,7 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer)
     p.add_argument("--lr", type=_positive_float, default=None, help="default: 1 for lbfgs, 0.02 for adam")
     p.add_argument("--content-weight", type=_non_negative, default=DEFAULTS.content_weight)
-    p.add_argument("--style-weight", type=_style_weight, default=DEFAULTS.style_weight,
-                   help="'auto' chooses the weight for the pair (the run's settings record it)")
+    p.add_argument("--style-weight", type=_non_negative, default=DEFAULTS.style_weight)
     p.add_argument("--tv-weight", type=_non_negative, default=DEFAULTS.tv_weight)
     p.add_argument("--color", choices=COLOR_MODES, default="none",
                    help="keep the photo's colours: swap or luminance; or recolour the painting "
@@ -271,7 +260,7 @@ def _stylize(args) -> int:
         close()
     with interrupts.deferred(raise_after=False) as held:  # a Ctrl-C now waits until the file is whole
         written, error = save_or_rescue(result.image, out, result_metadata(result, sources))
-    return _report(result, written, error, held.signal, getattr(args, "saved_loss", None))
+    return _report(result, out, written, error, held.signal, getattr(args, "saved_loss", None))
 
 
 def _load(args, size, device):
@@ -311,7 +300,8 @@ def _extractor(args, layers, device):
     return extractor
 
 
-def _report(result, written: Path, error: OSError | None, signal: str, saved_loss: dict | None = None) -> int:
+def _report(result, out: Path, written: Path, error: OSError | None, signal: str,
+            saved_loss: dict | None = None) -> int:
     """Print the one-line summary; return the exit code."""
     loss = f"loss {result.loss['total']:.4g}" if result.loss else "loss not measured"
     h, w = result.image.shape[-2:]
@@ -324,7 +314,7 @@ def _report(result, written: Path, error: OSError | None, signal: str, saved_los
     print(f"{status}: {len(result.history)} steps in {result.seconds:.1f}s, {loss}, "
           f"{w}x{h} -> {written}{note}")
     if error is not None:
-        print(f"error: could not write {error.filename or 'the output'} ({error.strerror or error}); "
+        print(f"error: could not write {out} ({error.strerror or error}); "
               f"the result is saved as {written} instead", file=sys.stderr)
         return EXIT_ERROR if status != "interrupted" else EXIT_INTERRUPTED
     if status == "interrupted":
