@@ -41,6 +41,16 @@ def _non_negative(text) -> float:
     return value
 
 
+def _style_weight(text: str) -> float | str:
+    """ "auto" (chosen per pair, see nstutils.balance) or a number >= 0."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _non_negative(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number >= 0, got {text}") from None
+
+
 def _positive_float(text, maximum: float = math.inf) -> float:
     value = float(text) if isinstance(text, (str, int, float)) and not isinstance(text, bool) else math.nan
     if not (math.isfinite(value) and 0 < value <= maximum):
@@ -84,7 +94,7 @@ def _checks() -> dict:
     return {"steps": _positive_int, "optimizer": _choice(*OPTIMIZERS), "seed": _seed,
             "lr": lambda v: None if v is None else _positive_float(v),
             "content_weight": _non_negative, "tv_weight": _non_negative,
-            "style_weight": _non_negative,
+            "style_weight": lambda v: _style_weight(v) if isinstance(v, str) else _non_negative(v),
             "pyramid": _choice(True, False), "precision": _choice("auto", *PRECISIONS),
             "color": _choice(*COLOR_MODES), "pooling": _choice("max", "avg"),
             "blend": lambda v: None if v is None else _blend(v),
@@ -120,7 +130,8 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer)
     p.add_argument("--lr", type=_positive_float, default=None, help="default: 1 for lbfgs, 0.02 for adam")
     p.add_argument("--content-weight", type=_non_negative, default=DEFAULTS.content_weight)
-    p.add_argument("--style-weight", type=_non_negative, default=DEFAULTS.style_weight)
+    p.add_argument("--style-weight", type=_style_weight, default=DEFAULTS.style_weight,
+                   help="'auto' chooses the weight for the pair (the run's settings record it)")
     p.add_argument("--tv-weight", type=_non_negative, default=DEFAULTS.tv_weight)
     p.add_argument("--color", choices=COLOR_MODES, default="none",
                    help="keep the photo's colours: swap or luminance; or recolour the painting "
