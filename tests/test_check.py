@@ -170,6 +170,7 @@ def _gram_in_place(f):
     (_gram_in_place, "changed its input feats in place"),
     (lambda f: nu.gram(f).detach(), "not differentiable"),
     (lambda f: nu.gram(f).numpy(), "ndarray, not a torch tensor"),
+    (lambda f: nu.gram(f).to("meta"), "returns a tensor on meta, but the input is on cpu"),
     (lambda f: None, "returns None: did you forget `return`?"),
     (lambda f: f.reshape(f.shape[0], -1) @ f, "raised RuntimeError"),
 ])
@@ -247,6 +248,32 @@ def test_tv_loss_mistakes(fn, kinds, expected):
 def test_tv_loss_of_one_kind_passes_and_names_the_kinds():
     v = check.check_tv_loss(lambda x, kind: nu.tv_loss(x, "power"), ("power",))
     assert_verdict(v, "pass", "'power'")
+
+
+def _relative(scale):
+    def weights(targets, w):
+        w = w or {n: 1.0 for n in targets}
+        return {n: w[n] / scale(targets[n], sum(w.values())) for n in targets}
+    return weights
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (_relative(lambda t, total: t.pow(2).mean()), "did not divide by the sum of the weights"),
+    (_relative(lambda t, total: total * t.pow(2).sum()), "divided by the sum of squares"),
+    (_relative(lambda t, total: total * t.mean() ** 2), "square of the mean"),
+    (_relative(lambda t, total: total * t.pow(2).mean().sqrt()), "root mean square"),
+    (lambda targets, w: {n: w[n] / sum(w.values()) / float(targets[n].pow(2).mean()) for n in targets},
+     "weights=None means equal"),
+    (lambda targets, w: nu.relative_weights(targets, w).values(), "return a dict"),
+    (lambda targets, w: {n: str(v) for n, v in nu.relative_weights(targets, w).items()}, "expected a number"),
+])
+def test_relative_weights_mistakes(fn, expected):
+    assert_verdict(check.check_relative_weights(fn), "fail", expected)
+
+
+def test_relative_weights_may_be_tensors():
+    fn = lambda targets, w: {n: torch.tensor(v) for n, v in nu.relative_weights(targets, w).items()}  # noqa: E731
+    assert_verdict(check.check_relative_weights(fn), "pass", "weights=None")
 
 
 # ---------------------------------------------------------------- optimization

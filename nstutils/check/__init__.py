@@ -62,6 +62,7 @@ from typing import Callable
 
 from .. import losses
 from . import reference
+from .layer_weights import check_relative_weights
 from .loops import check_adam_loop, check_lbfgs_closure, check_resume_init
 from .network import check_features, check_layer_index
 from .stylization import check_stylization
@@ -81,6 +82,7 @@ EXERCISES: dict[str, tuple[Callable[..., Verdict], Callable]] = {
     "content_loss": (check_content_loss, losses.content_loss),
     "style_loss": (check_style_loss, losses.style_loss),
     "tv_loss": (check_tv_loss, losses.tv_loss),
+    "relative_weights": (check_relative_weights, losses.relative_weights),
     "adam_loop": (check_adam_loop, reference.adam_loop),
     "lbfgs_closure": (check_lbfgs_closure, reference.make_closure),
     "resume_init": (check_resume_init, reference.resume_init),
@@ -178,6 +180,11 @@ def tv_loss(fn, kinds=losses.TV_KINDS) -> None:
     show(check_tv_loss(fn, kinds))
 
 
+def relative_weights(fn) -> None:
+    """Print the verdict of :func:`check_relative_weights`."""
+    show(check_relative_weights(fn))
+
+
 def adam_loop(fn) -> None:
     """Print the verdict of :func:`check_adam_loop`."""
     show(check_adam_loop(fn))
@@ -200,5 +207,6 @@ def stylization(content_loss, style_loss, tv_loss, *, gram=None, optimize=None) 
 
 __all__ = ["EXERCISES", "Exercises", "Verdict", "check_adam_loop", "check_content_loss",
            "check_deprocess", "check_features", "check_gram", "check_layer_index",
-           "check_lbfgs_closure", "check_preprocess", "check_resume_init", "check_style_loss",
+           "check_lbfgs_closure", "check_preprocess", "check_relative_weights", "check_resume_init",
+           "check_style_loss",
            "check_stylization", "check_to_tensor", "check_tv_loss", "show", *EXERCISES, "stylization"]

@@ -78,6 +78,9 @@ def check_tensor(got, want: Tensor, where: str, what: str = "your function") -> 
         hint = (" (NumPy computes in float64: make constants with x.new_tensor(...) or .float())"
                 if got.dtype == torch.float64 else "")
         raise Fail(f"{what} returns {str(got.dtype)[6:]}, expected {str(want.dtype)[6:]}{hint} {where}")
+    if got.device != want.device:
+        raise Fail(f"{what} returns a tensor on {got.device}, but the input is on {want.device}: "
+                   f"keep results on the input's device {where}")
     return got.detach()
 
 
