@@ -161,9 +161,10 @@ def _gram_in_place(f):
 
 
 @pytest.mark.parametrize("fn, expected", [
-    (lambda f: torch.bmm(_flat(f), _flat(f).transpose(1, 2)), "30 times too large (30 = H*W): did you forget to divide by H*W"),
+    (lambda f: torch.bmm(_flat(f), _flat(f).transpose(1, 2)),
+     "30 times too large (30 = H*W): did you forget to divide by H*W"),
     (lambda f: torch.bmm(_flat(f), _flat(f).transpose(1, 2)) / f[0].numel(), "did you divide by C*H*W"),
-    (lambda f: f.reshape(-1, f.shape[2] * f.shape[3]) @ f.reshape(-1, f.shape[2] * f.shape[3]).T / f.shape[2] / f.shape[3],
+    (lambda f: f.flatten(0, 1).flatten(1) @ f.flatten(0, 1).flatten(1).T / f.shape[2] / f.shape[3],
      "folded the batch into the channels"),
     (lambda f: _flat(f).transpose(1, 2) @ _flat(f) / f.shape[2] / f.shape[3], "F^T F"),
     (lambda f: nu.gram(f)[0], "first image's Gram only"),
@@ -231,10 +232,12 @@ def _dy(x):
 
 @pytest.mark.parametrize("fn, kinds, expected", [
     (lambda x, kind: (_dx(x) ** 2).mean(), ("squared",), "only horizontal differences"),
-    (lambda x, kind: ((x.roll(-1, -1) - x) ** 2).mean() + ((x.roll(-1, -2) - x) ** 2).mean(), ("squared",), "torch.roll"),
+    (lambda x, kind: ((x.roll(-1, -1) - x) ** 2).mean() + ((x.roll(-1, -2) - x) ** 2).mean(), ("squared",),
+     "torch.roll"),
     (lambda x, kind: (_dx(x) ** 2).sum() + (_dy(x) ** 2).sum(), ("squared",), "summed the differences"),
     (lambda x, kind: nu.tv_loss(x, "squared"), ("squared", "absolute"), "that is the squared kind"),
-    (lambda x, kind: (_dx(x)[..., :-1, :] ** 2 + _dy(x)[..., :, :-1] ** 2).mean(), ("power",), "forgot the power 1.25"),
+    (lambda x, kind: (_dx(x)[..., :-1, :] ** 2 + _dy(x)[..., :, :-1] ** 2).mean(), ("power",),
+     "forgot the power 1.25"),
     (lambda x, kind: (_dx(x)[..., :-1, :].abs() ** 2.5 + _dy(x)[..., :, :-1].abs() ** 2.5).mean(), ("power",),
      "raised each difference to a power separately"),
     (lambda x, kind: (_dx(x)[..., 1:, :] ** 2 + _dy(x)[..., :, 1:] ** 2).pow(1.25).mean(), ("power",), "wrong side"),
@@ -382,12 +385,15 @@ def test_stylization_passes_with_nstutils_losses_and_a_gram_of_another_normaliza
 
 
 @pytest.mark.parametrize("losses, options, expected", [
-    ((lambda f, p: -nu.content_loss(f, p), nu.style_loss, nu.tv_loss), {}, "content_loss pushes the image the wrong way"),
+    ((lambda f, p: -nu.content_loss(f, p), nu.style_loss, nu.tv_loss), {},
+     "content_loss pushes the image the wrong way"),
     ((nu.content_loss, lambda f, a, w: nu.style_loss(f, a, w).detach(), nu.tv_loss), {}, "grad_fn"),
-    ((nu.content_loss, nu.style_loss, lambda x, kind: nu.tv_loss(x, kind) * float("nan")), {}, "your tv_loss returns nan"),
+    ((nu.content_loss, nu.style_loss, lambda x, kind: nu.tv_loss(x, kind) * float("nan")), {},
+     "your tv_loss returns nan"),
     ((nu.content_loss, nu.style_loss, lambda x, kind: nu.tv_loss(x, "absolute") + _dx(x).mean()), {},
      "tv_loss pulls the image elsewhere"),
-    ((nu.content_loss, nu.style_loss, nu.tv_loss), {"optimize": lambda x0, f, steps, lr: x0.clone()}, "did not change"),
+    ((nu.content_loss, nu.style_loss, nu.tv_loss), {"optimize": lambda x0, f, steps, lr: x0.clone()},
+     "did not change"),
     ((nu.content_loss, nu.style_loss, nu.tv_loss), {"optimize": lambda x0, f, steps, lr: 2 * x0}, "outside [0, 1]"),
     ((nu.content_loss, stub, nu.tv_loss), {}, "not done yet"),
 ])
@@ -476,8 +482,8 @@ def test_printing_forms_print_one_line(capsys):
     check.tv_loss(nu.tv_loss, kinds=("squared",))
     check.stylization(nu.content_loss, nu.style_loss, nu.tv_loss)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == ("✗ gram: 30 times too large (30 = H*W): did you forget to divide by H*W, the number of positions? "
-                        "(case: batch 2, non-square, input (2, 8, 6, 5))")
+    assert lines[0] == ("✗ gram: 30 times too large (30 = H*W): did you forget to divide by H*W, the number of "
+                        "positions? (case: batch 2, non-square, input (2, 8, 6, 5))")
     assert lines[1].startswith("✓ tv_loss: correct for 'squared'") and lines[2].startswith("✓ stylization:")
     assert len(lines) == 3
 

@@ -3,57 +3,75 @@
 In a notebook::
 
     from nstutils import check
-    mine = check.Exercises()            # once, in the Setup cell
+    mine = check.Exercises()            # once, in the Setup cell: the notebook's own record
 
     def gram(feats):                    # "Your turn": the learner replaces the stub
         raise NotImplementedError
 
-    mine.submit("gram", gram)           # prints one line, e.g.
-    # ✗ gram: 30 times too large: did you forget to divide by H*W, the number of positions?
-    #   (case: batch 2, non-square, input (2, 8, 6, 5)) -> later cells use nstutils' version
-    G = mine.gram(feats)                # the learner's gram if it passed, else nstutils'
+    mine.submit("gram", gram)           # the check cell prints one line, e.g.
+    # ✗ gram: 30 times too large (30 = H*W): did you forget to divide by H*W, the number of
+    #   positions? (case: batch 2, non-square, input (2, 8, 6, 5)) -> later cells use nstutils' version
+    G = mine.gram(feats)                # later cells: the learner's gram if it passed, else nu.gram
 
-``check.gram(fn)`` prints the same line without recording it; ``check.check_gram(fn)`` returns
-the :class:`Verdict` (``.ok``, ``.status`` "pass" | "fail" | "not done", ``.message``,
-``.pick(mine, fallback)``) and prints nothing. A wrong answer never raises: the learner's
-exceptions become the message ("not done yet" for a stub that raises NotImplementedError).
+Three forms of each check: ``check.check_gram(fn) -> Verdict`` (prints nothing),
+``check.gram(fn)`` (prints the line, records nothing) and ``Exercises.submit("gram", fn)``
+(prints and records). A :class:`Verdict` has ``status`` ("pass", "fail" or "not done"), ``ok``,
+``message`` (one line), ``str()`` = "✓ gram: ...", "✗ gram: ..." or "○ gram: not done yet ...",
+and ``pick(mine, fallback)``. ``Exercises.use(name)`` (or the attribute ``.name``) returns the
+learner's function if its last submission passed, else nstutils' version in the same signature
+(:data:`EXERCISES`), also when it was never submitted: skipping is allowed. A learner's
+function that was checked on some TV kinds only (``kinds=``) is used for every kind.
 
-Exercises (name: the learner's function -> what is checked):
+A wrong answer never raises: the learner's exceptions become the message ("raised KeyError:
+'relu4_2' (loop over the layers of target_grams ...)"), a stub that raises NotImplementedError
+gives "not done yet". Misusing a checker (an unknown exercise or TV kind) raises ValueError.
+
+The exercises, the learner's function, and the mistakes each checker names besides the generic
+ones (None or not a tensor, dtype, device, shape, NaN, in-place edits of the inputs, no grad_fn
+or a wrong gradient, a tensor made on the CPU, transposed, reversed colour channels, a constant
+factor such as 2, 4 or 255):
 
 - ``to_tensor(arr)``: (H, W, 3) uint8 -> (1, 3, H, W) float32 in [0, 1]. reshape instead of
   permute, H and W swapped, no batch axis, not divided by 255, float64.
 - ``preprocess(img)``: Caffe input, BGR, 0-255, minus (103.939, 116.779, 123.68). Missing flip,
-  mean or scale; mean in RGB order or added; scale after the mean; torchvision's recipe; flip of
-  the wrong dimension; in place; no gradient; constants made on the CPU.
+  mean or scale; mean in RGB order or added; scaled after the mean; torchvision's recipe; flip
+  of the width, height or batch; constants made on the CPU.
 - ``deprocess(x)``: its exact inverse. Clamped, no flip back, mean subtracted again, flipped
   before adding the mean, no division by 255, torchvision's inverse.
-- ``layer_index(name)``: "conv4_2" -> 21 for all 37 layers. Counted from 1, pools forgotten,
+- ``layer_index(name)``: "conv4_2" -> 21, for all 37 layers. Counted from 1, pools forgotten,
   only convolutions counted, a ReLU given its conv's index, a string returned.
 - ``features(net, x, layers)``: {name: output} from a VGG19-layout ``nn.Sequential`` whose ReLUs
-  are in place (as torchvision builds them). The in-place trap (conv holds ReLU values), one
-  layer early or late, missing or extra keys, integer keys, no grad_fn.
+  are in place, as torchvision builds them. The in-place trap (a conv holds its ReLU's values),
+  one layer early or late, missing or extra keys, integer keys, no grad_fn.
 - ``gram(feats)``: (B, C, H, W) -> (B, C, C), F F^T / (H*W). Factors H*W, C, C^2, C*H*W, B;
   batch folded into channels, F^T F, batch summed or dropped, (B, H*W, C) reshape, covariance.
-- ``content_loss(feats, target)``: mean((F - P)^2). Sum (factor N), Gatys's 1/2 sum, root,
-  norm, absolute, not squared, one loss per image.
+- ``content_loss(feats, target)``: mean((F - P)^2). Sum (factor B*C*H*W), Gatys's 1/2 sum,
+  root, norm, absolute, not squared, one loss per image.
 - ``style_loss(feats, target_grams, layer_weights)``: sum_l w_l mean((G_l - A_l)^2); feats may
-  hold other layers. Weights ignored, divided by the number of layers, sum over entries, absolute,
-  root, unnormalized Gram, the factor 1/4, KeyError from looping over feats.
-- ``tv_loss(img, kind)``: as nu.tv_loss, for ``kinds`` ("squared", "absolute", "power").
-  One direction only, sums, both directions averaged together, torch.roll, no square/abs, the
-  wrong kind, power: no 1.25, separate powers, wrong crop, Keras's sum.
-- ``adam_loop(x0, loss_fn, steps, lr) -> image``: Adam on a copy of x0, clamp after each step.
-  x0 edited, wrong number of evaluations, image outside [0, 1] during or after the run, no
-  zero_grad, default lr, optimizer given another tensor.
-- ``lbfgs_closure(x, opt, loss_fn) -> closure``: closure() zeroes grads, computes the loss,
-  backpropagates, returns it, and never touches x. Clamp inside, no return, no backward, no
-  zero_grad, the closure called instead of returned, opt.step inside.
-- ``resume_init(path, content) -> image``: a saved PNG as the start of a new run, at the
-  content's size and device. Own size kept, H and W swapped, content returned, 0-255, device.
-- ``check_stylization(content_loss, style_loss, tv_loss, gram=None, optimize=None)``: a few Adam
-  steps on a tiny network with the learner's losses (gram, loop): each gradient points as
-  nstutils' does, the loss falls, the image changes and stays in [0, 1]. (Not in Exercises:
-  it checks a combination; pass ``mine.content_loss`` etc. to use whatever passed.)
+  hold other layers. Weights ignored, divided by the number of layers, summed over entries,
+  absolute, root, unnormalized Gram, Gatys's 1/4, KeyError from looping over feats.
+- ``tv_loss(img, kind)``: as nu.tv_loss, for ``kinds`` (default all of "squared", "absolute",
+  "power"). One direction only, sums, both directions averaged together, torch.roll, no square
+  or abs, the wrong kind; power: no 1.25, separate powers, cropped on the wrong side, Keras's sum.
+- ``relative_weights(targets, weights)``: {layer: w_l / (sum_k w_k * mean(T_l^2))}, weights None
+  meaning equal. No division by the sum, weights ignored, sum of squares, square of the mean,
+  root mean square, multiplied.
+- ``adam_loop(x0, loss_fn, steps, lr) -> image``: Adam on a copy of x0, clamped after each step.
+  x0 edited, wrong number of evaluations, image outside [0, 1] during the run (clamped only at
+  the end, or not at all) or after it (clamped before the step), no zero_grad, Adam's default
+  lr, clamp outside torch.no_grad(), the optimizer given another tensor.
+- ``lbfgs_closure(x, opt, loss_fn) -> closure``: closure() zeroes the gradient, computes the
+  loss, backpropagates and returns it, and never touches x. Clamp inside, no return, no
+  backward, no zero_grad, the closure called instead of returned, opt.step inside, a detached loss.
+- ``resume_init(path, content) -> image``: a saved PNG as the start image (``init=``) of a new
+  run: the content's size and device. The PNG's own size, H and W swapped, max_side, the content
+  returned, 0-255, BGR, device.
+- ``check_stylization(content_loss, style_loss, tv_loss, gram=None, optimize=None)`` (printing
+  form ``check.stylization``): 10 Adam steps on a tiny random network with the learner's losses
+  (and gram, and adam_loop as ``optimize``). Each loss's gradient must point as nstutils' does
+  (a constant factor is allowed: it only rescales a weight), the loss must fall, the image
+  change and stay in [0, 1]. Not in :data:`EXERCISES` (it checks a combination); pass
+  ``mine.content_loss`` etc. to use whatever passed.
 """
 
 from __future__ import annotations

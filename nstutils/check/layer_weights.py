@@ -55,7 +55,8 @@ def check_relative_weights(fn) -> str:
         mean = torch.tensor([float(targets[n].mean()) for n in layers], dtype=torch.float64)
         variants = [("did not divide by the sum of the weights", w / ms),
                     ("ignored the weights you were given", 1 / (len(layers) * ms)),
-                    ("divided by the sum of squares: divide by their mean, T.pow(2).mean()", w / (w.sum() * ms * numel)),
+                    ("divided by the sum of squares: divide by their mean, T.pow(2).mean()",
+                     w / (w.sum() * ms * numel)),
                     ("divided by the square of the mean: use the mean of the squares, T.pow(2).mean()",
                      w / (w.sum() * mean ** 2)),
                     ("divided by the root mean square: use the mean square itself", w / (w.sum() * ms.sqrt())),

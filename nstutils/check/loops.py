@@ -84,7 +84,8 @@ def check_adam_loop(fn) -> str:
     if torch.equal(got, x0):
         raise Fail("the image did not change: give torch.optim.Adam the tensor you compute the loss on "
                    f"(the one with requires_grad) {where}")
-    variants = [("forgot opt.zero_grad(): the gradients of all steps add up", _adam_variant(x0, loss_fn, zero_grad=False)),
+    variants = [("forgot opt.zero_grad(): the gradients of all steps add up",
+                 _adam_variant(x0, loss_fn, zero_grad=False)),
                 ("used Adam's default lr (0.001): pass lr=lr", _adam_variant(x0, loss_fn, lr=1e-3))]
     expect(got, ref.adam_loop(x0, loss_fn, ADAM_STEPS, ADAM_LR), Case(where[7:-1], ()), variants, rtol=1e-4, atol=1e-6)
     return f"correct: {ADAM_STEPS} steps, one loss evaluation each, clamped after every step, x0 untouched"
@@ -121,7 +122,8 @@ def check_lbfgs_closure(fn) -> str:
         raise Fail(f"after {LBFGS_STEPS} L-BFGS steps with your closure the image differs from the "
                    "reference run: does the closure compute the loss of x itself?")
     return (f"correct: zeroes the gradient, returns the loss, leaves the image alone; "
-            f"{LBFGS_STEPS} L-BFGS steps took the loss from {float(loss_fn(x0)):.4g} to {float(loss_fn(x.detach())):.4g}")
+            f"{LBFGS_STEPS} L-BFGS steps took the loss from {float(loss_fn(x0)):.4g} to "
+            f"{float(loss_fn(x.detach())):.4g}")
 
 
 def _check_closure_effects(x, x0, loss, rec: Recorder, stale: Tensor, loss_fn) -> None:
@@ -177,7 +179,8 @@ def _check_resume_case(fn, case: Case, saved: Tensor) -> None:
     if isinstance(got, Tensor) and got.shape != want.shape and got.dim() == 4:
         h, w = content.shape[-2:]
         if tuple(got.shape[-2:]) == (w, h):
-            raise Fail(f"height and width are swapped: load_image's size is (H, W) = content.shape[-2:] {case.where()}")
+            raise Fail(f"height and width are swapped: load_image's size is (H, W) = content.shape[-2:] "
+                       f"{case.where()}")
         if tuple(got.shape[-2:]) == tuple(saved.shape[-2:]):
             raise Fail(f"kept the PNG's own size: load it at the content's, size=tuple(content.shape[-2:]) "
                        f"{case.where()}")

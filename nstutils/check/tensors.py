@@ -133,7 +133,8 @@ def check_deprocess(fn) -> str:
 GRAM_FACTORS = (
     Factor(lambda s: s["HW"], "did you forget to divide by H*W, the number of positions?",
            "did you divide by H*W twice?", "H*W"),
-    Factor(lambda s: s["C"], "did you multiply by C?", "did you divide by C*H*W? This course divides by H*W only", "C"),
+    Factor(lambda s: s["C"], "did you multiply by C?",
+           "did you divide by C*H*W? This course divides by H*W only", "C"),
     Factor(lambda s: s["C"] ** 2, "did you multiply by C^2?", "did you divide by C^2 as well? "
            "This course divides by H*W only", "C^2"),
     Factor(lambda s: s["CHW"], "did you multiply by C*H*W?", "did you divide by C*H*W twice?", "C*H*W"),
@@ -219,7 +220,8 @@ def check_style_loss(fn) -> str:
                  "the weighted terms", total(lambda g, a, f: torch.mean((g - a) ** 2)) / len(targets)),
                 ("summed the squared Gram differences: take their mean over the C x C entries",
                  total(lambda g, a, f: torch.sum((g - a) ** 2))),
-                ("used absolute differences of the Grams: square them", total(lambda g, a, f: torch.mean((g - a).abs()))),
+                ("used absolute differences of the Grams: square them",
+                 total(lambda g, a, f: torch.mean((g - a).abs()))),
                 ("took a square root of each layer's error: use the mean squared difference itself",
                  total(lambda g, a, f: torch.mean((g - a) ** 2).sqrt())),
                 ("your Gram is not divided by H*W (check it with check.gram)",
@@ -275,4 +277,5 @@ def check_tv_loss(fn, kinds: Sequence[str] = TV_KINDS) -> str:
     for kind in kinds:
         cases = [Case(f"kind={kind!r}, {label}", (img, kind)) for label, img in images]
         run_cases(fn, tv_loss, cases, _tv_variants, ("img", "kind"), device=kind == kinds[0])
-    return f"correct for {', '.join(map(repr, kinds))} on {len(images)} images each ({'; '.join(l for l, _ in images)})"
+    labels = "; ".join(label for label, _ in images)
+    return f"correct for {', '.join(map(repr, kinds))} on {len(images)} images each ({labels})"
