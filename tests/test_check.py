@@ -402,6 +402,74 @@ def test_stylization_mistakes(losses, options, expected):
     assert_verdict(v, "not done" if expected == "not done yet" else "fail", expected)
 
 
+# ---------------------------------------------------------------- other right answers pass too
+
+def _gram_loop(feats):
+    b, c, h, w = feats.shape
+    f = feats.reshape(b, c, h * w)
+    rows = [[(f[:, i] * f[:, j]).sum(-1) for j in range(c)] for i in range(c)]
+    return torch.stack([torch.stack(r, -1) for r in rows], -2) / (h * w)
+
+
+def _extract_with_clones(net, x, layers):
+    out = {}
+    for name, module in zip(VGG19_LAYERS, net):
+        x = module(x)
+        if name in layers:
+            out[name] = x.clone()  # a copy survives the in-place ReLU that follows
+        if len(out) == len(layers):
+            return out
+
+
+def _adam_with_data(x0, loss_fn, steps, lr):
+    x = x0.clone().requires_grad_()
+    opt = torch.optim.Adam([x], lr)
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(x)
+        loss.backward()
+        opt.step()
+        x.data = x.data.clamp(0, 1)
+    return x
+
+
+def _closure_with_grad_none(x, opt, loss_fn):
+    def closure():
+        x.grad = None
+        loss = loss_fn(x)
+        loss.backward(retain_graph=True)
+        return loss.item()
+    return closure
+
+
+ALTERNATIVES = [
+    ("to_tensor", lambda a: torch.tensor(a).float().div(255).permute(2, 0, 1)[None]),
+    ("preprocess", lambda img: img[:, [2, 1, 0]] * 255 - torch.tensor(MEAN, device=img.device).view(1, 3, 1, 1)),
+    ("preprocess", lambda img: (img.flip(1) - img.new_tensor(MEAN).view(1, 3, 1, 1) / 255) * 255),
+    ("deprocess", lambda x: torch.stack([x[:, 2] + MEAN[2], x[:, 1] + MEAN[1], x[:, 0] + MEAN[0]], 1) / 255),
+    ("layer_index", lambda name: VGG19_LAYERS.index(name)),
+    ("features", _extract_with_clones),
+    ("gram", lambda f: torch.einsum("bchw,bdhw->bcd", f, f) / (f.shape[2] * f.shape[3])),
+    ("gram", _gram_loop),
+    ("content_loss", torch.nn.functional.mse_loss),
+    ("content_loss", lambda f, p: ((f - p) ** 2).sum() / f.numel()),
+    ("style_loss", lambda f, a, w: sum(w[n] * torch.nn.functional.mse_loss(nu.gram(f[n]), a[n].expand_as(nu.gram(f[n])))
+                                       for n in a)),
+    ("tv_loss", lambda x, kind: nu.tv_loss(x, kind) if kind != "squared" else
+     torch.diff(x, dim=-1).pow(2).mean() + torch.diff(x, dim=-2).pow(2).mean()),
+    ("relative_weights", lambda t, w: {n: (w or {k: 1 for k in t})[n] / (sum((w or {k: 1 for k in t}).values())
+                                                                         * t[n].pow(2).mean().item()) for n in t}),
+    ("adam_loop", _adam_with_data),
+    ("lbfgs_closure", _closure_with_grad_none),
+    ("resume_init", lambda path, content: nu.load_image(path, size=content.shape[-2:], device=content.device)),
+]
+
+
+@pytest.mark.parametrize("name, fn", ALTERNATIVES)
+def test_other_right_answers_pass(name, fn):
+    assert_verdict(check.EXERCISES[name][0](fn), "pass")
+
+
 # ---------------------------------------------------------------- every checker
 
 RIGHT = {name: fallback for name, (_, fallback) in check.EXERCISES.items()}
