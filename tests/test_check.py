@@ -453,7 +453,8 @@ ALTERNATIVES = [
     ("gram", _gram_loop),
     ("content_loss", torch.nn.functional.mse_loss),
     ("content_loss", lambda f, p: ((f - p) ** 2).sum() / f.numel()),
-    ("style_loss", lambda f, a, w: sum(w[n] * torch.nn.functional.mse_loss(nu.gram(f[n]), a[n].expand_as(nu.gram(f[n])))
+    ("style_loss", lambda f, a, w: sum(w[n] * torch.nn.functional.mse_loss(nu.gram(f[n]),
+                                                                           a[n].expand(len(f[n]), -1, -1))
                                        for n in a)),
     ("tv_loss", lambda x, kind: nu.tv_loss(x, kind) if kind != "squared" else
      torch.diff(x, dim=-1).pow(2).mean() + torch.diff(x, dim=-2).pow(2).mean()),
