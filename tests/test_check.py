@@ -174,6 +174,8 @@ def _gram_in_place(f):
     (lambda f: nu.gram(f).to("meta"), "returns a tensor on meta, but the input is on cpu"),
     (lambda f: None, "returns None: did you forget `return`?"),
     (lambda f: f.reshape(f.shape[0], -1) @ f, "raised RuntimeError"),
+    (lambda f: torch.mm(_flat(f), _flat(f).transpose(1, 2)), "torch.mm takes 2-D matrices"),
+    (lambda f: _flat(f) @ _flat(f).transpose(0, 2), "the shapes do not fit"),
 ])
 def test_gram_mistakes(fn, expected):
     assert_verdict(check.check_gram(fn), "fail", expected)
@@ -191,6 +193,7 @@ def test_gram_mistakes(fn, expected):
     (lambda f, p: 0.5 * ((f - p) ** 2).mean(), "2 times too small: did you multiply by 1/2?"),
     (lambda f, p: (f.sub_(p) ** 2).mean(), "changed its input feats in place"),
     (lambda f, p: ((f - p) ** 2).mean() + (f - 2).log().sum(), "returns NaN values"),
+    (lambda f, p: ((f - p) ** 2).sum() / f[0].numel(), "2 times too large (2 = B): did you average over each image"),
 ])
 def test_content_loss_mistakes(fn, expected):
     assert_verdict(check.check_content_loss(fn), "fail", expected)
@@ -243,6 +246,7 @@ def _dy(x):
     (lambda x, kind: (_dx(x)[..., 1:, :] ** 2 + _dy(x)[..., :, 1:] ** 2).pow(1.25).mean(), ("power",), "wrong side"),
     (lambda x, kind: (_dx(x)[..., :-1, :] ** 2 + _dy(x)[..., :, :-1] ** 2).pow(1.25).sum(), ("power",), "Keras"),
     (lambda x, kind: _dx(x).mean() + _dy(x).mean(), ("absolute",), "forgot the absolute value"),
+    (lambda x: nu.tv_loss(x), ("squared",), "lambda img, kind: my_tv(img)"),
 ])
 def test_tv_loss_mistakes(fn, kinds, expected):
     assert_verdict(check.check_tv_loss(fn, kinds), "fail", expected)

@@ -188,7 +188,9 @@ def check_content_loss(fn) -> str:
     factors = (Factor(lambda s: s["N"], "did you sum instead of taking the mean? Use .mean()",
                       "did you divide by the number of elements twice?", "B*C*H*W, the number of elements"),
                Factor(lambda s: s["N"] / 2, "that is Gatys et al.'s 1/2 * sum; this course takes the mean",
-                      "did you divide by the number of elements twice?", "B*C*H*W / 2"))
+                      "did you divide by the number of elements twice?", "B*C*H*W / 2"),
+               Factor(lambda s: s["B"], "did you average over each image and then sum over the batch? "
+                      "Take one .mean() over everything", "did you divide by the batch size twice?", "B"))
     return run_cases(fn, content_loss, cases, variants, ("feats", "target"), factors)
 
 
@@ -276,6 +278,8 @@ def check_tv_loss(fn, kinds: Sequence[str] = TV_KINDS) -> str:
     images = [(label, _rand(*s, seed=20 + i)) for i, (label, s) in enumerate(shapes)] + [("the 2x2 example", tiny)]
     for kind in kinds:
         cases = [Case(f"kind={kind!r}, {label}", (img, kind)) for label, img in images]
-        run_cases(fn, tv_loss, cases, _tv_variants, ("img", "kind"), device=kind == kinds[0])
+        run_cases(fn, tv_loss, cases, _tv_variants, ("img", "kind"), device=kind == kinds[0],
+                  hints={TypeError: "the checker calls fn(img, kind); for a function of img alone use "
+                                    "lambda img, kind: my_tv(img) and name its kind in kinds=(...)"})
     labels = "; ".join(label for label, _ in images)
     return f"correct for {', '.join(map(repr, kinds))} on {len(images)} images each ({labels})"

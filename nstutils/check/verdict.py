@@ -36,6 +36,10 @@ ERROR_HINTS = (
     ("Expected all tensors to be on the same device", "create new tensors on the input's device: "
      "x.new_tensor([...]) or torch.tensor(..., device=x.device)"),
     ("view size is not compatible", "use .reshape(...) instead of .view(...)"),
+    ("must match the size of tensor", "the shapes do not fit: print them; for a batch of matrices "
+     "transpose with .transpose(1, 2), not .T"),
+    ("self must be a matrix", "torch.mm takes 2-D matrices; for a batch use torch.bmm or @"),
+    ("positional argument", "does your function take the arguments the exercise asks for, in that order?"),
     ("cannot be multiplied", "check the shapes of both factors with print(t.shape)"),
     ("Expected size for first two dimensions of batch2", "torch.bmm multiplies (B, n, m) by (B, m, p)"),
 )
