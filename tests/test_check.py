@@ -105,6 +105,7 @@ def _without_pools(name):
     (lambda n: LAYER_INDEX[n] - n.startswith("relu"), "a ReLU got its convolution's index"),
     (lambda n: str(LAYER_INDEX[n]), "a string"),
     (lambda n: float(LAYER_INDEX[n]), "expected an int"),
+    (lambda n: torch.zeros(40, 40), "... (Tensor), expected an int"),
     (lambda n: {"conv1_1": 0}[n], "raised KeyError: 'relu1_1'"),
     (lambda n: 3 if n == "pool5" else LAYER_INDEX[n], "wrong for 1 of 37 layers: pool5 -> 3 (expected 36)"),
 ])

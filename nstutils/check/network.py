@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from ..layers import LAYER_INDEX, VGG19_LAYERS
 from . import reference as ref
 from .compare import Case, check_unchanged, compare, snapshot
-from .verdict import Fail, call, checker
+from .verdict import Fail, call, checker, one_line
 
 TINY_CHANNELS = (4, 6, 8, 8, 8)  # per block; VGG19 has 64, 128, 256, 512, 512
 
@@ -66,7 +66,8 @@ def check_layer_index(fn) -> str:
         if isinstance(value, Tensor) and value.numel() == 1:
             value = value.item()
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise Fail(f"returns {value!r} ({type(value).__name__}), expected an int (case: {name!r})")
+            raise Fail(f"returns {one_line(repr(value), 40)} ({type(value).__name__}), expected an int "
+                       f"(case: {name!r})")
         got[name] = int(value)
     wrong = [n for n in VGG19_LAYERS if got[n] != LAYER_INDEX[n]]
     if not wrong:
@@ -136,6 +137,7 @@ def check_features(fn) -> str:
             _check_feature(name, got[name], outputs, case)
     x, layers = cases[0].args
     got = call(fn, tiny_vgg(inplace=True), x.clone().requires_grad_(True), layers, where=cases[0].where())
+    _check_keys(got, layers, cases[0].where())
     if any(not isinstance(t, Tensor) or t.grad_fn is None for t in got.values()):
         raise Fail(f"the features have no grad_fn: run the network without torch.no_grad() and "
                    f".detach(), so that gradients can reach the image {cases[0].where()}")

@@ -120,7 +120,7 @@ def check_stylization(content_loss, style_loss, tv_loss, *, gram=None, optimize=
     if change < 1e-3:
         raise Fail(f"the image did not change: do your losses reach the image through the network? {where}")
     with torch.no_grad():
-        before, after = float(total(s.content)), float(total(img))
+        before, after = (float(call(total, x, where=where)) for x in (s.content, img))
     if not after < before:
         raise Fail(f"the loss did not fall: {before:.4g} -> {after:.4g} {where}")
     return (f"{STEPS} Adam steps with your losses{' and your loop' if optimize else ''}: loss "

@@ -91,20 +91,24 @@ def checker(name: str):
                 return Verdict(name, "fail", f"expected your function, got a {type(fn).__name__}: "
                                              "pass the function itself, without calling it")
             try:
-                return Verdict(name, "pass", body(fn, *args, **kwargs))
+                return Verdict(name, "pass", one_line(body(fn, *args, **kwargs)))
             except Fail as stop:
-                return Verdict(name, stop.status, stop.message)
+                return Verdict(name, stop.status, one_line(stop.message))
 
         return run
 
     return wrap
 
 
+def one_line(text: str, limit: int = 400) -> str:
+    """``text`` on one line (a learner's repr may span several), at most ``limit`` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def describe_error(err: BaseException) -> str:
     """One line for an exception raised by the learner's code: its type, message and a hint."""
-    text = " ".join(str(err).split()) or "(no message)"
-    if len(text) > 140:
-        text = text[:137] + "..."
+    text = one_line(str(err), 140) or "(no message)"
     line = f"raised {type(err).__name__}: {text}"
     for needle, hint in ERROR_HINTS:
         if needle in str(err):
