@@ -16,6 +16,16 @@ from nstutils.layers import CONV_LAYERS, LAYER_INDEX, VGG19_LAYERS
 MEAN = CAFFE_MEAN_BGR
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The checkers work on tiny tensors, which one thread computes fastest (and on a busy machine,
+    by far: threads waiting for each other made this file five times slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _mean(x):
     return x.new_tensor(MEAN).view(1, 3, 1, 1)
 
