@@ -91,6 +91,19 @@ def _check_direction(name: str, mine, theirs, x0: Tensor) -> None:
                    f"{cos:.2f}, expected about 1): check it with check.{name}")
 
 
+def _check_result(img, content: Tensor, where: str) -> float:
+    """Fail unless ``img`` is a changed image in [0, 1] of the content's shape; return the largest change."""
+    img = check_tensor(img, content, where, "the loop")
+    if img.shape != content.shape or not bool(torch.isfinite(img).all()):
+        raise Fail(f"the loop returned shape {tuple(img.shape)} or non-finite values {where}")
+    if img.min() < 0 or img.max() > 1:
+        raise Fail(f"the result has pixels outside [0, 1]: clamp after each step {where}")
+    change = float((img - content).abs().max())
+    if change < 1e-3:
+        raise Fail(f"the image did not change: do your losses reach the image through the network? {where}")
+    return change
+
+
 @checker("stylization")
 def check_stylization(content_loss, style_loss, tv_loss, *, gram=None, optimize=None) -> str:
     """Run a few Adam steps with the learner's losses (and ``optimize``, an adam_loop, if given).
@@ -102,7 +115,8 @@ def check_stylization(content_loss, style_loss, tv_loss, *, gram=None, optimize=
         if f is not None and not callable(f):
             raise Fail(f"{name} must be your function, got a {type(f).__name__}")
     s = _Setup(gram or nu_losses.gram)
-    probe = (s.content + 0.05 * torch.randn(s.content.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    noise = torch.randn(s.content.shape, generator=torch.Generator().manual_seed(2))
+    probe = (s.content + 0.05 * noise).clamp(0, 1)
     terms = _terms(s, content_loss, style_loss, tv_loss)
     for name, (mine, theirs) in terms.items():
         _check_direction(name, mine, theirs, probe)
@@ -110,17 +124,10 @@ def check_stylization(content_loss, style_loss, tv_loss, *, gram=None, optimize=
     def total(x: Tensor) -> Tensor:
         return sum(WEIGHTS[n] * terms[f"{n}_loss"][0](x) for n in WEIGHTS)
     where = f"(case: {STEPS} Adam steps, lr={LR}, image {tuple(s.content.shape)})"
-    run = optimize or ref.adam_loop
-    img = check_tensor(call(run, s.content, total, STEPS, LR, where=where), s.content, where, "the loop")
-    if img.shape != s.content.shape or not bool(torch.isfinite(img).all()):
-        raise Fail(f"the loop returned shape {tuple(img.shape)} or non-finite values {where}")
-    if img.min() < 0 or img.max() > 1:
-        raise Fail(f"the result has pixels outside [0, 1]: clamp after each step {where}")
-    change = float((img - s.content).abs().max())
-    if change < 1e-3:
-        raise Fail(f"the image did not change: do your losses reach the image through the network? {where}")
+    img = call(optimize or ref.adam_loop, s.content.clone(), total, STEPS, LR, where=where)
+    change = _check_result(img, s.content, where)
     with torch.no_grad():
-        before, after = (float(call(total, x, where=where)) for x in (s.content, img))
+        before, after = (float(call(total, x, where=where)) for x in (s.content, img.detach()))
     if not after < before:
         raise Fail(f"the loss did not fall: {before:.4g} -> {after:.4g} {where}")
     return (f"{STEPS} Adam steps with your losses{' and your loop' if optimize else ''}: loss "
