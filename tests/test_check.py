@@ -509,6 +509,10 @@ def _raises(*args, **kwargs):
     (lambda *args: {"a": 1}, "dict"),
     (lambda *args: float("nan"), "float"),
     (42, "expected your function, got a int"),
+    (lambda *args: torch.tensor([]), ""),
+    (lambda *args: torch.empty(1, 3, 6, 5, device="meta"), ""),
+    (lambda *args: (torch.ones(1),), ""),
+    (lambda *args: args[0], ""),
 ])
 def test_a_checker_never_raises_on_the_learners_mistakes(name, fn, expected):
     verdict = check.EXERCISES[name][0](fn)

@@ -76,7 +76,8 @@ factor such as 2, 4 or 255):
 
 from __future__ import annotations
 
-from typing import Callable
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 from .. import losses
 from . import reference
@@ -90,7 +91,7 @@ from .verdict import Verdict
 from ..layers import torchvision_index
 
 # name: (checker, nstutils' version in the same signature)
-EXERCISES: dict[str, tuple[Callable[..., Verdict], Callable]] = {
+EXERCISES: Mapping[str, tuple[Callable[..., Verdict], Callable]] = MappingProxyType({
     "to_tensor": (check_to_tensor, reference.to_tensor),
     "preprocess": (check_preprocess, reference.caffe_preprocess),
     "deprocess": (check_deprocess, reference.caffe_deprocess),
@@ -104,7 +105,7 @@ EXERCISES: dict[str, tuple[Callable[..., Verdict], Callable]] = {
     "adam_loop": (check_adam_loop, reference.adam_loop),
     "lbfgs_closure": (check_lbfgs_closure, reference.make_closure),
     "resume_init": (check_resume_init, reference.resume_init),
-}
+})
 
 
 class Exercises:
@@ -112,6 +113,7 @@ class Exercises:
 
     ``submit(name, fn)`` checks and prints; ``use(name)`` (or ``exercises.<name>``) returns the
     learner's function if its check passed, else nstutils' version, so skipping is allowed.
+    ``verdicts`` maps each submitted name to (the learner's function, its Verdict).
     """
 
     def __init__(self):
