@@ -558,7 +558,8 @@ def test_compare_names_transposes_reversed_channels_and_constant_factors():
 def test_verdict_lines_and_pick():
     ok, bad = check.check_gram(nu.gram), check.check_gram(stub)
     assert str(ok).startswith("✓ gram: correct on 4 cases (batch 2, non-square; 1 channel;")
-    assert str(bad) == "○ gram: not done yet (your function still raises NotImplementedError)"
+    assert str(bad) == ("○ gram: not done yet: replace `raise NotImplementedError` with your code (in this "
+                        "function or one it calls)")
     mine = lambda f: f  # noqa: E731
     assert ok.pick(mine, nu.gram) is mine and bad.pick(mine, nu.gram) is nu.gram
     with pytest.raises(ValueError, match="unknown status"):

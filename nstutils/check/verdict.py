@@ -13,7 +13,8 @@ from typing import Callable
 
 STATUSES = ("pass", "fail", "not done")
 MARKS = {"pass": "✓", "fail": "✗", "not done": "○"}
-NOT_DONE = "not done yet (your function still raises NotImplementedError)"
+NOT_DONE = ("not done yet: replace `raise NotImplementedError` with your code (in this function or "
+            "one it calls)")
 
 # Substrings of PyTorch's error messages, and what a beginner should do about them.
 ERROR_HINTS = (
