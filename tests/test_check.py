@@ -519,6 +519,14 @@ def test_a_checker_never_raises_on_the_learners_mistakes(name, fn, expected):
     assert_verdict(verdict, "fail", expected)
 
 
+def test_checkers_leave_the_global_random_state_alone():
+    state = torch.get_rng_state()
+    for checker, right in check.EXERCISES.values():
+        checker(right)
+    check.check_stylization(nu.content_loss, nu.style_loss, nu.tv_loss)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_stylization_never_raises_on_the_learners_mistakes():
     assert_verdict(check.check_stylization(_raises, nu.style_loss, nu.tv_loss), "fail", "ZeroDivisionError")
     assert_verdict(check.check_stylization(nu.content_loss, nu.style_loss, nu.tv_loss, gram=lambda f: "G"),

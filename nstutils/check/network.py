@@ -26,10 +26,9 @@ def tiny_vgg(*, inplace: bool, seed: int = 0) -> nn.Sequential:
     for name in VGG19_LAYERS:
         if name.startswith("conv"):
             c_out = TINY_CHANNELS[int(name[4]) - 1]
-            conv = nn.Conv2d(c_in, c_out, 3, padding=1)
-            with torch.no_grad():
-                conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2 / (9 * c_in)) ** 0.5)
-                conv.bias.copy_(torch.randn(c_out, generator=gen) * 0.1)
+            conv = nn.Conv2d(c_in, c_out, 3, padding=1, device="meta")  # no draw from the global RNG
+            conv.weight = nn.Parameter(torch.randn(conv.weight.shape, generator=gen) * (2 / (9 * c_in)) ** 0.5)
+            conv.bias = nn.Parameter(torch.randn(c_out, generator=gen) * 0.1)
             layers.append(conv)
             c_in = c_out
         else:
