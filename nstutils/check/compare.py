@@ -28,7 +28,7 @@ class Case:
     sizes: Mapping[str, float] = field(default_factory=dict)
 
     def where(self) -> str:
-        shapes = [tuple(a.shape) for a in self.args if isinstance(a, Tensor)]
+        shapes = [tuple(a.shape) for a in self.args if isinstance(a, (Tensor, np.ndarray))]
         shape = "" if not shapes or len(set(shapes)) > 1 else f", input{'s' * (len(shapes) > 1)} {shapes[0]}"
         return f"(case: {self.label}{shape})"
 
