@@ -10,6 +10,7 @@ import torch
 import nstutils as nu
 from nstutils import check
 from nstutils.check import reference as ref
+from nstutils.check.network import tiny_vgg
 from nstutils.features import CAFFE_MEAN_BGR
 from nstutils.layers import CONV_LAYERS, LAYER_INDEX, VGG19_LAYERS
 
@@ -614,5 +615,7 @@ def test_fallbacks_work_in_the_learners_signatures(tmp_path):
     assert use("layer_index")("conv4_2") == 21
     arr = np.asarray(nu.to_pil(img))
     torch.testing.assert_close(use("to_tensor")(arr), (img * 255).round() / 255)
+    net = tiny_vgg(inplace=True)
+    assert list(use("features")(net, img, "relu1_1")) == ["relu1_1"]
     path = nu.save_image(img, tmp_path / "x.png")
     assert use("resume_init")(path, torch.zeros(1, 3, 4, 3)).shape == (1, 3, 4, 3)

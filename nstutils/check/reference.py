@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..features import deprocess, preprocess
 from ..images import load_image
-from ..layers import LAYER_INDEX, VGG19_LAYERS
+from ..layers import LAYER_INDEX, VGG19_LAYERS, check_layers
 
 
 def to_tensor(arr: np.ndarray) -> Tensor:
@@ -37,6 +37,7 @@ def extract(net: nn.Sequential, x: Tensor, layers: Sequence[str]) -> dict[str, T
 
     Every ReLU runs out of place, so a conv output kept as a feature is never overwritten.
     """
+    layers = check_layers(layers)  # one name or several; unknown names raise ValueError
     wanted, last, feats = set(layers), max(LAYER_INDEX[n] for n in layers), {}
     for name, module in zip(VGG19_LAYERS[: last + 1], net):
         x = torch.relu(x) if isinstance(module, nn.ReLU) else module(x)
