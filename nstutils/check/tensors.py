@@ -195,16 +195,16 @@ def check_content_loss(fn) -> str:
 
 
 def _style_cases() -> list[Case]:
-    a, b = _rand(1, 3, 4, 5, seed=1, low=-1.0), _rand(1, 5, 2, 3, seed=2, low=-1.0)
-    targets = {"a": gram(_rand(1, 3, 3, 4, seed=3)), "b": gram(_rand(1, 5, 3, 3, seed=4))}
-    weights = {"a": 0.3, "b": 2.0}
-    extra = _rand(1, 2, 2, 2, seed=5)
-    two = {"a": _rand(2, 3, 4, 5, seed=6, low=-1.0), "b": _rand(2, 5, 2, 3, seed=7, low=-1.0)}
-    ones = {"a": torch.ones(1, 2, 2, 2), "b": torch.ones(1, 3, 2, 2)}
-    zeros = {"a": torch.zeros(1, 2, 2), "b": torch.zeros(1, 3, 3)}
-    return [Case("two layers, and a content layer in feats", ({"a": a, "b": b, "relu4_2": extra}, targets, weights)),
-            Case("batch 2, one target Gram per layer", (two, targets, {"a": 1.5, "b": 0.25})),
-            Case("Grams of ones vs zeros, weights 0.5 and 2, loss 2.5", (ones, zeros, {"a": 0.5, "b": 2.0}))]
+    one, two = "relu1_1", "relu2_1"
+    targets = {one: gram(_rand(1, 3, 3, 4, seed=3)), two: gram(_rand(1, 5, 3, 3, seed=4))}
+    feats = {one: _rand(1, 3, 4, 5, seed=1, low=-1.0), two: _rand(1, 5, 2, 3, seed=2, low=-1.0),
+             "relu4_2": _rand(1, 2, 2, 2, seed=5)}  # a content layer, as an extractor returns it
+    batch = {one: _rand(2, 3, 4, 5, seed=6, low=-1.0), two: _rand(2, 5, 2, 3, seed=7, low=-1.0)}
+    ones = {one: torch.ones(1, 2, 2, 2), two: torch.ones(1, 3, 2, 2)}
+    zeros = {one: torch.zeros(1, 2, 2), two: torch.zeros(1, 3, 3)}
+    return [Case("two layers, and a content layer in feats", (feats, targets, {one: 0.3, two: 2.0})),
+            Case("batch 2, one target Gram per layer", (batch, targets, {one: 1.5, two: 0.25})),
+            Case("Grams of ones vs zeros, weights 0.5 and 2, loss 2.5", (ones, zeros, {one: 0.5, two: 2.0}))]
 
 
 @checker("style_loss")
@@ -233,8 +233,8 @@ def check_style_loss(fn) -> str:
     passed = run_cases(fn, style_loss, cases, variants, ("feats", "target_grams", "layer_weights"),
                        grad_of=(), device=False, hints=hints)
     feats, targets, weights = cases[0].args  # the gradient with respect to one layer's features
-    check_gradient(lambda f: fn({**feats, "b": f}, targets, weights), (feats["b"],), (0,),
-                   lambda f: style_loss({**feats, "b": f}, targets, weights), cases[0].where())
+    check_gradient(lambda f: fn({**feats, "relu2_1": f}, targets, weights), (feats["relu2_1"],), (0,),
+                   lambda f: style_loss({**feats, "relu2_1": f}, targets, weights), cases[0].where())
     return passed
 
 
