@@ -229,7 +229,8 @@ def check_style_loss(fn) -> str:
                 ("your Gram is not divided by H*W (check it with check.gram)",
                  sum(weights[n] * torch.mean((gram(feats[n]) * hw[n] - targets[n]) ** 2) for n in targets))]
     cases = _style_cases()
-    hints = {KeyError: "loop over the layers of target_grams: feats may hold other layers too"}
+    hints = {KeyError: "loop over the layers of target_grams, for layer in target_grams: feats may hold "
+                       "other layers, and a fixed list may name layers that are not there"}
     passed = run_cases(fn, style_loss, cases, variants, ("feats", "target_grams", "layer_weights"),
                        grad_of=(), device=False, hints=hints)
     feats, targets, weights = cases[0].args  # the gradient with respect to one layer's features
