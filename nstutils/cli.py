@@ -269,6 +269,8 @@ def _stylize(args) -> int:
                                     precision=args.precision, **args.extra)
     finally:
         close()
+    if result.status == "interrupted" and not result.history:
+        raise KeyboardInterrupt  # before the first step: the start image is no result to save
     with interrupts.deferred(raise_after=False) as held:  # a Ctrl-C now waits until the file is whole
         written, error = save_or_rescue(result.image, out, result_metadata(result, sources))
     return _report(result, out, written, error, held.signal, getattr(args, "saved_loss", None))
