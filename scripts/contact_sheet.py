@@ -9,7 +9,8 @@ docs/contact_sheet_<which>.jpg (rows: photos, columns: paintings; under each res
 structure kept "S", painting kept "P", see nstutils.balance, and the style weight "w") and
 docs/contact_sheet_<which>.json (the numbers), and keeps each result as a PNG with its
 settings in out/contact_sheet/<which>/. ``--reuse`` skips pairs whose PNG is already there.
-Takes about 10 minutes per sheet at 256 px on a 2-core CPU.
+Takes about 10 minutes per sheet at 256 px on a quiet 2-core CPU ("after": about twice that).
+On a busy machine, ``OMP_NUM_THREADS=1`` was 3x faster per pair (threads waiting for each other).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def main() -> None:
     print(f"total {time.perf_counter() - start:.0f} s")
     font = ImageFont.truetype(str(Path(__import__("matplotlib").get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), 11)
     out = ROOT / f"docs/contact_sheet_{args.which}.jpg"
-    sheet(contents, styles, rows, font).save(out, quality=82, optimize=True)
+    sheet(contents, styles, rows, font).save(out, quality=72, optimize=True)
     table = [{"content": c, "style": s, **{k: v for k, v in r.items() if k != "image"}} for (c, s), r in rows.items()]
     out.with_suffix(".json").write_text(json.dumps(table, indent=1) + "\n")
     print(f"wrote {out.relative_to(ROOT)} ({out.stat().st_size // 1024} KB)")
