@@ -138,32 +138,26 @@ def auto_style_weight(content: Tensor, style, extractor: VGGFeatures, *,
 
     Finds beta* = max {beta in [lo, hi] : S(beta) >= threshold}, where S(beta) is the
     :func:`structure_kept` of a probe run (:func:`probe`), assuming S falls as beta grows (more
-    style weight, fewer of the photo's edges). Probes hi first (kept if it passes), then lo
-    (kept if it fails: the least style the range allows), then bisects log(beta), interpolating
-    S linearly in log(beta), with the probes left. Returns the largest probed weight that
-    passed. More style weight keeps more of the painting, so this keeps as much of it as the
-    threshold allows. Args: as :func:`probe`; probes >= 2 runs in all.
+    style weight, fewer of the photo's edges). Probes hi first and keeps it if it passes; else
+    bisects log(beta) between lo (taken to pass, never probed) and hi with the probes left, and
+    returns the largest weight that passed: within a factor (hi / lo)^(1 / 2^(probes - 1)) below
+    beta* (1.53 for the defaults), or lo when none passed. More style weight keeps more of the
+    painting, so this keeps as much of it as the threshold allows. (Interpolating S in log(beta)
+    instead stalled on one side: S falls steeply at small weights and slowly at large ones.)
+    Args: as :func:`probe`; probes >= 1 runs in all. Returns an AutoWeight.
     """
     lo, hi = float(weight_range[0]), float(weight_range[1])
-    if not 0 < lo <= hi or probes < 2:
-        raise ValueError(f"weight_range must be 0 < lo <= hi and probes >= 2, got {weight_range}, {probes}")
+    if not 0 < lo <= hi or probes < 1:
+        raise ValueError(f"weight_range must be 0 < lo <= hi and probes >= 1, got {weight_range}, {probes}")
     seen: dict[float, float] = {}
-
-    def measure(beta: float) -> float:
+    good, bad = lo, hi
+    for k in range(probes):
+        beta = hi if k == 0 else float(f"{math.sqrt(good * bad):.3g}")  # 3 digits: readable, exact on rerun
         seen[beta] = probe(content, style, extractor, beta, steps=steps, **stylize_kwargs)
-        return seen[beta]
-
-    if measure(hi) >= threshold or lo == hi:
-        return AutoWeight(hi, tuple(seen.items()), threshold)
-    if measure(lo) < threshold:
-        return AutoWeight(lo, tuple(seen.items()), threshold)
-    good, bad = lo, hi  # S(good) >= threshold > S(bad)
-    for _ in range(probes - 2):
-        t = (seen[good] - threshold) / max(seen[good] - seen[bad], 1e-9)  # linear in log(beta)
-        t = min(max(t, 0.1), 0.9)  # strictly inside the bracket
-        beta = float(f"{math.exp(math.log(good) + t * (math.log(bad) - math.log(good))):.3g}")  # 3 digits
-        if measure(beta) >= threshold:
+        if seen[beta] >= threshold:
             good = beta
+            if k == 0:
+                break
         else:
             bad = beta
     return AutoWeight(good, tuple(seen.items()), threshold)

@@ -185,13 +185,18 @@ def _check_settings(lr, seed, lbfgs_history, snapshot_every, style_scale, max_me
 def _auto_style_weight(value: str, content: Tensor, style, extractor: VGGFeatures, run_steps: int, **kwargs):
     """Resolve ``style_weight="auto"`` with :func:`nstutils.balance.auto_style_weight`.
 
-    A probe never takes more steps than the run itself (short runs keep more of the photo).
+    Probes take AUTO_PROBE_STEPS steps at the pyramid's coarsest level. An image with no coarser
+    level (longer side under 256 px) is probed with the run's own steps: a shorter run at the
+    same size keeps more of the photo than the run will (measured: S 0.67 after 30 steps, 0.53
+    after 60, at 192 px), and such runs are cheap.
     """
     if value != "auto":
         raise ValueError(f"style_weight must be a number >= 0 or 'auto', got {value!r}")
     from .balance import AUTO_PROBE_STEPS, auto_style_weight  # here: balance runs stylize for its probes
 
-    return auto_style_weight(content, style, extractor, steps=max(1, min(AUTO_PROBE_STEPS, run_steps)), **kwargs)
+    single = len(pyramid_sizes(tuple(content.shape[-2:]))) == 1
+    steps = run_steps if single else min(AUTO_PROBE_STEPS, run_steps)
+    return auto_style_weight(content, style, extractor, steps=max(1, steps), **kwargs)
 
 
 def levels(full: tuple[int, int], layers, steps: int, pyramid: bool) -> tuple[list, list[int]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -71,15 +73,18 @@ def test_auto_search_picks_the_largest_passing_weight(content, style, extractor,
 
     def fake_probe(content, style, extractor, beta, **kw):  # S falls linearly in log(beta)
         calls.append(beta)
-        return 1.0 - 0.1 * torch.tensor(beta).log().item()
+        return 1.0 - 0.1 * math.log(beta)
 
     monkeypatch.setattr(balance, "probe", fake_probe)
-    exact = torch.tensor(0.5 / 0.1).exp().item()  # S(beta) = 0.5 at beta = e^5 = 148
+    exact = math.exp(5.0)  # S(beta) = 0.5 at beta = e^5 = 148
     a = auto_style_weight(content, style, extractor, threshold=0.5, weight_range=(1.0, 1000.0), probes=5)
-    assert len(calls) == 5 and calls[:2] == [1000.0, 1.0]
-    assert exact / 1.1 < a.style_weight <= exact * 1.0001 and a.probes[0] == (1000.0, pytest.approx(1 - 0.1 * 6.9078, abs=1e-3))
+    assert len(calls) == 5 and calls[0] == 1000.0 and a.probes[0] == (1000.0, pytest.approx(1 - 0.1 * math.log(1000)))
+    assert exact / 1000 ** (1 / 16) < a.style_weight <= exact and dict(a.probes)[a.style_weight] >= 0.5
+    calls.clear()
     assert auto_style_weight(content, style, extractor, threshold=0.1, weight_range=(1.0, 30.0)).style_weight == 30.0
-    assert auto_style_weight(content, style, extractor, threshold=1.5, weight_range=(1.0, 30.0)).style_weight == 1.0
+    assert calls == [30.0]  # the top of the range passed: one probe
+    none = auto_style_weight(content, style, extractor, threshold=1.5, weight_range=(1.0, 30.0), probes=4)
+    assert none.style_weight == 1.0 and [b for b, _ in none.probes] == [30.0, 5.48, 2.34, 1.53]
     with pytest.raises(ValueError, match="weight_range"):
         auto_style_weight(content, style, extractor, weight_range=(30.0, 1.0))
 
@@ -145,3 +150,18 @@ def test_playground_auto_moves_the_slider_and_a_hand_move_unticks_it(extractor, 
     assert not c["style_weight_auto"].value and app.settings().style_weight == 3.0
     c["reset"].click()
     assert c["style_weight_auto"].value == (nu.DEFAULTS.style_weight == "auto")
+
+
+def test_probe_steps_follow_the_pyramid(content, style, extractor, monkeypatch):
+    seen = []
+    monkeypatch.setattr(balance, "probe", lambda c, s, e, beta, *, steps, **kw: seen.append((tuple(c.shape[-2:]), steps)) or 1.0)
+    nu.stylize(content, style, extractor, steps=3, style_weight="auto")  # 64 px: no coarser level
+    assert seen == [(tuple(content.shape[-2:]), 3)]  # probed with the run's own steps; 30 passed at once
+    seen.clear()
+    big = torch.nn.functional.interpolate(content, scale_factor=4.0, mode="bilinear").clamp(0, 1)  # 256 px: two levels
+    nu.stylize(big, style, extractor, steps=2, style_weight="auto")
+    assert seen == [(tuple(big.shape[-2:]), 2)]  # at most the run's steps
+    seen.clear()
+    balance_steps = balance.AUTO_PROBE_STEPS
+    nu.stylize(big, style, extractor, steps=balance_steps + 1, style_weight="auto", callback=lambda info: True)
+    assert seen == [(tuple(big.shape[-2:]), balance_steps)]  # AUTO_PROBE_STEPS at the coarsest level
