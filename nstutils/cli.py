@@ -20,7 +20,6 @@ from .interrupts import EXIT_INTERRUPTED
 from .validate import UsageError, check_seed
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
-MAX_STYLE_SCALE = 8.0  # the same bound as stylize's (optimize.MAX_STYLE_SCALE)
 
 
 def _positive_int(text) -> int:
@@ -60,6 +59,8 @@ def _positive_float(text, maximum: float = math.inf) -> float:
 
 
 def _style_scale(text) -> float:
+    from .optimize import MAX_STYLE_SCALE  # stylize's own bound, so typed and API values agree
+
     return _positive_float(text, MAX_STYLE_SCALE)
 
 

@@ -327,13 +327,12 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
                              message=f"interrupted at step {progress.done + 1}, before pyramid level "
                                      f"{level + 1} of {len(sizes)}; returned the image of step {progress.done}")
             break
-        result = run.loop()
+        result = run.loop(measure=level == len(sizes) - 1)  # only the full-size image's loss is kept
         img = result.image
         if result.status != "completed":
             break
-    loss = result.loss if tuple(result.image.shape[-2:]) == full else None  # a coarser level's loss
     return replace(result, image=resize(result.image, full), history=progress.history,
-                   snapshots=progress.snapshots, params=params, loss=loss,
+                   snapshots=progress.snapshots, params=params,
                    seconds=time.perf_counter() - progress.start)
 
 
@@ -432,7 +431,8 @@ class _Run:
             return bool(p.callback(StepInfo(p.done, p.steps, rec, self.img.detach().clamp(0, 1), p.params)))
         return False
 
-    def loop(self) -> StylizeResult:
+    def loop(self, measure: bool) -> StylizeResult:
+        """Run the steps; with ``measure``, the result carries the loss of its image (else None)."""
         status, message, p = "completed", "", self.progress
         p.snapshot(p.done, self.img)
         try:
@@ -453,7 +453,7 @@ class _Run:
         if not message:
             message = f"completed {p.done} steps"
         image = image.clamp(0, 1).detach().clone()
-        return StylizeResult(image, [], [], {}, 0.0, status, message, self._loss_of(image))
+        return StylizeResult(image, [], [], {}, 0.0, status, message, self._loss_of(image) if measure else None)
 
     def _loss_of(self, image: Tensor) -> dict | None:
         """Return the weighted terms of ``image`` (None if interrupted while measuring them).
