@@ -1,4 +1,5 @@
 # make demo: set up and stylize the Tübingen photo with The Starry Night (out/demo.png)
+# make learner: write notebooks/ (the learner's versions) from solutions/
 # make test: set up and run every test (unit tests and all notebooks in quick mode), then the
 #   Colab rehearsal (test-colab): every notebook from its real install cell in a Colab-like venv
 PYTHON ?= python3.11
@@ -12,7 +13,7 @@ PYC := $(VENVC)/bin/python
 # fast with the same loss. nstutils does not use torchvision. Override with `make TORCH=...`.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test test-colab clean
+.PHONY: setup demo test test-colab learner clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,10 @@ setup: $(VENV)/.installed
 demo: setup
 	$(PY) -m nstutils stylize data/content/tubingen_neckarfront.jpg data/style/van_gogh_starry_night.jpg \
 		-o out/demo.png --size 512
+
+# make learner: regenerate the learner's notebooks/ from the worked solutions/ (the source of truth)
+learner: setup
+	$(PY) scripts/make_learner.py
 
 test: setup
 	NSTUTILS_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest

@@ -1,6 +1,6 @@
 """Strip notebook outputs except in cells marked ``# NBVAL_CHECK_OUTPUT``.
 
-Usage: python scripts/strip_outputs.py notebooks/*.ipynb
+Usage: python scripts/strip_outputs.py solutions/*.ipynb   (then make learner)
 Checked cells keep their outputs because nbval compares them; every other output is removed
 (CI executes the notebooks), as are execution counts of unchecked cells and widget state.
 """

@@ -9,7 +9,8 @@ import pytest
 from nstutils import course
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# Both versions of every notebook: the worked solutions and the learner's (generated from them).
+NOTEBOOKS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")) + sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SLUG = course.REPO_URL.removeprefix("https://github.com/")
 
 
@@ -38,15 +39,16 @@ def test_repository_url_is_the_same_everywhere():
 
 
 def test_there_are_notebooks():
-    assert len(NOTEBOOKS) >= 6
+    assert len(NOTEBOOKS) >= 12
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_notebook_skeleton(path):
     nb = nbformat.read(path, as_version=4)
     first = nb.cells[0]
     assert first.cell_type == "markdown"
-    badge = f"(https://colab.research.google.com/github/{SLUG}/blob/main/notebooks/{path.name})"
+    folder = path.parent.name
+    badge = f"(https://colab.research.google.com/github/{SLUG}/blob/main/{folder}/{path.name})"
     assert badge in first.source, "Colab badge must point at this notebook in the repository"
     assert re.search(r"Expected time: about \d+ min", first.source), "Expected time must give a number of minutes"
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -57,7 +59,7 @@ def test_notebook_skeleton(path):
     assert "git clone -q --depth 1 {REPO} /content/nst-course" in setup
     # Every extra a notebook needs, installed from the clone (not editable: Colab's way).
     assert '%pip install -q "/content/nst-course[notebooks,fast]"' in setup and "pip install -e" not in setup
-    assert "%cd /content/nst-course/notebooks" in setup
+    assert f"%cd /content/nst-course/{folder}" in setup
     sources = "\n".join(c.source for c in code)
     assert "DEVICE, PRECISION = choose()" in sources, "one device, chosen by nstutils.device.choose"
     assert 'torch.cuda.is_available()' not in sources, "the device is chosen in one place"
@@ -67,7 +69,7 @@ def test_notebook_skeleton(path):
     assert any(h.lstrip().startswith("## Exercises") for h in headings)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_only_checked_cells_keep_outputs(path):
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
