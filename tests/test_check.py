@@ -51,6 +51,7 @@ def assert_verdict(verdict, status, *parts):
     (lambda a: torch.from_numpy(a / 255.0).permute(2, 0, 1)[None], "float64"),
     (lambda a: torch.from_numpy(a).permute(2, 1, 0)[None].float() / 255, "swapped height and width"),
     (lambda a: a / 255, "not a torch tensor"),
+    (lambda a: torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).float() // 255, "integer division `//`"),
     (lambda a: torch.from_numpy(np.divide(a, 255, out=a, casting="unsafe")).permute(2, 0, 1)[None].float(),
      "changed its input the array in place"),
 ])
@@ -86,6 +87,8 @@ def _cpu_mean(img):
     (lambda img: nu.preprocess(img, "caffe").detach(), "not differentiable"),
     (_numpy_mean, "float64"),
     (_cpu_mean, "works only on the CPU"),
+    (lambda img: 255 * img[:, [2, 1, 0]] - img.new_tensor(MEAN), "give per-channel constants the shape (1, 3, 1, 1)"),
+    (lambda img: 255 * img[:, :, [2, 1, 0]] - _mean(img), "dimension 2 (height) has the wrong size"),
 ])
 def test_preprocess_mistakes(fn, expected):
     assert_verdict(check.check_preprocess(fn), "fail", expected)
@@ -142,6 +145,13 @@ def _early(net, x, layers):
     return out
 
 
+def _switch_off_inplace(net, x, layers):
+    for m in net:
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = False  # right values, but the caller's network is changed
+    return ref.extract(net, x, layers)
+
+
 def _no_grad(net, x, layers):
     with torch.no_grad():
         return ref.extract(net, x, layers)
@@ -155,6 +165,7 @@ def _no_grad(net, x, layers):
     (lambda net, x, layers: {LAYER_INDEX[n]: f for n, f in ref.extract(net, x, layers).items()}, "layer names"),
     (lambda net, x, layers: ref.extract(net, x, layers[:1]), "no 'relu1_1' in the returned dict"),
     (lambda net, x, layers: ref.extract(net, x, (*layers, "pool3")), "also returned pool3"),
+    (_switch_off_inplace, "changed the network it was given"),
 ])
 def test_features_mistakes(fn, expected):
     assert_verdict(check.check_features(fn), "fail", expected)
@@ -188,6 +199,9 @@ def _gram_in_place(f):
     (lambda f: f.reshape(f.shape[0], -1) @ f, "raised RuntimeError"),
     (lambda f: torch.mm(_flat(f), _flat(f).transpose(1, 2)), "torch.mm takes 2-D matrices"),
     (lambda f: _flat(f) @ _flat(f).transpose(0, 2), "the shapes do not fit"),
+    (lambda f: (lambda F: F @ F.T / F.shape[1])(f.view(f.shape[1], -1)), "keep the batch dimension"),
+    (lambda f: (lambda F: F @ F.T / F.shape[1])(f.view(f.shape[1], f.shape[2] * f.shape[3])),
+     "keep the batch dimension (the check uses batches of 2 and 3)"),
 ])
 def test_gram_mistakes(fn, expected):
     assert_verdict(check.check_gram(fn), "fail", expected)

@@ -89,10 +89,19 @@ def _shape_hint(got: Tensor, want: Tensor) -> str:
         return "; a loss is one number: reduce with .mean() or .sum()"
     if want.shape[0] == 1 and got.shape == want.shape[1:]:
         return "; the batch dimension is missing: keep it, e.g. with .unsqueeze(0)"
+    if got.shape == want.shape[1:]:
+        return (f"; one result for a batch of {want.shape[0]}: keep the batch dimension, with sizes "
+                "taken from the input (B, C, H, W = x.shape)")
     if sorted(got.shape) == sorted(want.shape):
         return "; the right sizes in the wrong order: a permute or transpose too many or too few?"
     if got.numel() == want.numel():
         return f"; the right number of values: reshape to {tuple(want.shape)}?"
+    if got.dim() == want.dim() == 4:
+        off = [i for i in range(4) if got.shape[i] != want.shape[i]]
+        if len(off) == 1:
+            name = ("batch", "channels", "height", "width")[off[0]]
+            return (f"; dimension {off[0]} ({name}) has the wrong size: did you index or slice "
+                    f"dimension {off[0]} where you meant another?")
     return ""
 
 

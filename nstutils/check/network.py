@@ -128,8 +128,12 @@ def check_features(fn) -> str:
     for case in cases:
         x, layers = case.args
         where, before = case.where(), snapshot((x,))
-        got = call(fn, tiny_vgg(inplace=True), x, layers, where=where)
+        net = tiny_vgg(inplace=True)
+        got = call(fn, net, x, layers, where=where)
         check_unchanged(before, (x,), ("x",), where)
+        if any(isinstance(m, nn.ReLU) and not m.inplace for m in net):
+            raise Fail(f"changed the network it was given (its ReLUs are no longer in place): leave "
+                       f"the caller's network as it is and apply torch.relu(x) yourself instead {where}")
         _check_keys(got, layers, where)
         outputs = _all_outputs(x, layers)
         for name in layers:

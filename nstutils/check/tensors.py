@@ -79,7 +79,9 @@ def check_to_tensor(fn) -> str:
                  "use .permute(2, 0, 1)", t.reshape(1, 3, h, w).float() / 255),
                 ("swapped height and width: use .permute(2, 0, 1), not (2, 1, 0)",
                  t.permute(2, 1, 0).unsqueeze(0).float() / 255),
-                ("the batch dimension is missing: add it with .unsqueeze(0)", t.permute(2, 0, 1).float() / 255)]
+                ("the batch dimension is missing: add it with .unsqueeze(0)", t.permute(2, 0, 1).float() / 255),
+                ("used integer division `//`: every value became 0 (or 1 for 255); divide with `/`",
+                 t.permute(2, 0, 1).unsqueeze(0).float() // 255)]
     factors = (Factor(lambda s: 255.0, "divide the bytes by 255 to get [0, 1]", "divide by 255 once"),)
     return run_cases(fn, ref.to_tensor, cases, variants, ("the array",), factors, grad_of=(), device=False)
 

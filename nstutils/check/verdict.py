@@ -37,6 +37,11 @@ ERROR_HINTS = (
     ("Expected all tensors to be on the same device", "create new tensors on the input's device: "
      "x.new_tensor([...]) or torch.tensor(..., device=x.device)"),
     ("view size is not compatible", "use .reshape(...) instead of .view(...)"),
+    ("is invalid for input of size", "the sizes you reshape to do not multiply to the tensor's size: "
+     "take them from the tensor, B, C, H, W = x.shape, and keep the batch dimension (the check "
+     "uses batches of 2 and 3)"),
+    ("must match the size of tensor b (3) at non-singleton dimension 3", "a (3,) tensor lines up with the "
+     "last dimension, the width: give per-channel constants the shape (1, 3, 1, 1) with .view(1, 3, 1, 1)"),
     ("must match the size of tensor", "the shapes do not fit: print them; for a batch of matrices "
      "transpose with .transpose(1, 2), not .T"),
     ("self must be a matrix", "torch.mm takes 2-D matrices; for a batch use torch.bmm or @"),
