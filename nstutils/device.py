@@ -10,7 +10,9 @@ about 3 s in float32). So:
   emulated (a T4). float16 autocast, the T4's fast path, is not offered: VGG19's activations
   with the Caffe preprocessing reach thousands, and their Gram matrices overflow float16's
   largest value (65504).
-- CPU: bf16 only with AVX512-BF16 or AMX instructions (read from /proc/cpuinfo), else fp32.
+- CPU: bf16 only with AVX512-BF16 or AMX instructions (read from /proc/cpuinfo), else fp32; and
+  not when ``ONEDNN_MAX_CPU_ISA`` keeps oneDNN below them (e.g. ``AVX2``, which is how an AVX-512
+  machine approximates a laptop's CPU): oneDNN would then emulate bfloat16.
 - Anything else (mps, ...): fp32.
 
 The hardware is described by :class:`Capabilities`, so tests can pass a fake one.
@@ -18,13 +20,18 @@ The hardware is described by :class:`Capabilities`, so tests can pass a fake one
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Mapping
 
 import torch
 
 PRECISIONS = ("fp32", "bf16")
 BF16_CUDA_CAPABILITY = (8, 0)  # Ampere: the first GPUs with bfloat16 tensor cores
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+# oneDNN's instruction-set caps (ONEDNN_MAX_CPU_ISA) that still allow its native bfloat16 kernels.
+ONEDNN_BF16_ISAS = frozenset({"AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_FP16", "AVX10_1_512_AMX",
+                              "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "ALL", "DEFAULT"})
 
 
 @dataclass(frozen=True)
@@ -45,12 +52,20 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(line.partition(":")[2].split())
 
 
-def probe() -> Capabilities:
-    """Return this machine's :class:`Capabilities`."""
+def probe(environ: Mapping[str, str] | None = None) -> Capabilities:
+    """Return this machine's :class:`Capabilities`.
+
+    The CPU's bfloat16 flags are dropped when ``ONEDNN_MAX_CPU_ISA`` in ``environ`` (default
+    os.environ) caps oneDNN below the instructions that run bfloat16 natively.
+    """
     cuda = ()
     if torch.cuda.is_available():
         cuda = tuple(tuple(torch.cuda.get_device_capability(i)) for i in range(torch.cuda.device_count()))
-    return Capabilities(cuda=cuda, cpu_flags=cpu_flags())
+    flags = cpu_flags()
+    cap = (os.environ if environ is None else environ).get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if cap and cap not in ONEDNN_BF16_ISAS:
+        flags -= BF16_CPU_FLAGS
+    return Capabilities(cuda=cuda, cpu_flags=flags)
 
 
 def choose_device(device: str | torch.device = "auto", caps: Capabilities | None = None) -> torch.device:

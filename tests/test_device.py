@@ -74,3 +74,14 @@ def test_unknown_precision():
 def test_this_machine():
     dev, prec = choose()
     assert dev.type in ("cpu", "cuda") and prec in ("fp32", "bf16")
+
+
+@pytest.mark.parametrize("cap, kept", [("AVX2", False), ("avx512_core", False), ("AVX512_CORE_BF16", True),
+                                       ("AVX512_CORE_AMX", True), ("", True)])
+def test_onednn_isa_cap_decides_native_bf16(cap, kept):
+    """ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 BF16 machine (a laptop's approximation) means fp32."""
+    from nstutils import device
+    full = device.cpu_flags()
+    caps = device.probe({"ONEDNN_MAX_CPU_ISA": cap})
+    assert caps.cpu_flags & device.BF16_CPU_FLAGS == (full & device.BF16_CPU_FLAGS if kept else frozenset())
+    assert caps.cpu_flags - device.BF16_CPU_FLAGS == full - device.BF16_CPU_FLAGS
