@@ -2,8 +2,11 @@
 
     python benchmarks/bench.py            # the full benchmark (about 40 min on a 2-core CPU)
     python benchmarks/bench.py --quick    # a smoke run of every section (a few minutes)
+    python benchmarks/bench.py --only ratio   # section 0 alone (about 3 min on an AVX2 laptop CPU)
 
 Reports, as medians and as ratios (baseline / ours), written to benchmarks/results/:
+0. the default run at 512 px in textbook-step times (its seconds / the median seconds of one
+   baseline step, both measured here, in this run) and the loss of the PNG it saves;
 1. seconds per optimizer step at 256, 512 and 1024 px;
 2. time to quality: how long ours takes to reach the loss the baseline reaches after 300 steps
    at 512 px (both images scored by the same fp32, full-resolution loss);
@@ -33,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import nstutils as nu
 from nstutils.course import find_data
-from nstutils.device import choose_precision
+from nstutils.device import choose_precision, cpu_flags
 from nstutils.layers import LAYER_INDEX
 from nstutils.pyramid import resize
 
@@ -41,7 +44,7 @@ D = nu.DEFAULTS
 LAYERS = (*D.content_layers, *D.style_layers)
 WEIGHTS = dict(content_weight=D.content_weight, style_weight=D.style_weight, tv_weight=D.tv_weight)
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("steps", "quality", "memory", "flops")  # the four measurements, in the order they run
+SECTIONS = ("ratio", "steps", "quality", "memory", "flops")  # the four measurements, in the order they run
 
 
 # ----------------------------------------------------------------------------- the baseline
@@ -118,6 +121,27 @@ def step_times(run, warmup):
 
 
 # ----------------------------------------------------------------------------- sections
+def default_ratio(vgg, extractor, side, textbook_steps):
+    """The default run's seconds in textbook-step times, and the fp32 loss of the PNG it saves.
+
+    One baseline step and the default ``nu.stylize`` (precision "auto") are timed in the same
+    run, so the ratio holds across machines of one class even when the seconds do not.
+    """
+    content, style = images(side)
+    step = statistics.median(step_times(lambda cb: baseline_stylize(content, style, vgg, textbook_steps, cb), 1))
+    start = time.perf_counter()
+    result = nu.stylize(content, style, extractor)
+    seconds = time.perf_counter() - start
+    path = HERE / "results" / f"default_{side}.png"
+    nu.save_image(result.image, path)
+    loss = scorer(content, style, extractor)(nu.load_image(path))
+    out = dict(side=side, textbook_step=step, default_seconds=seconds, ratio=seconds / step, loss=loss,
+               level_steps=result.params["level_steps"], precision=result.params["precision"])
+    print(f"  textbook step {step:.2f} s; default run {seconds:.1f} s = {out['ratio']:.1f} textbook steps; "
+          f"loss of the saved PNG {loss:.4f}", flush=True)
+    return out
+
+
 def seconds_per_step(vgg, extractor, sides, steps):
     rows = []
     for side in sides:
@@ -301,12 +325,19 @@ def plot(rows, path):
 def markdown(out) -> str:
     """The README's table of the latest figures."""
     m = out["machine"]
-    lines = [f"Measured on {m['cpu']}, {m['cores']} cores, torch {m['torch']}, precision "
+    isa = f", ONEDNN_MAX_CPU_ISA={m['onednn_max_cpu_isa']}" if m.get("onednn_max_cpu_isa") else ""
+    bf16 = "native bf16" if {"avx512_bf16", "amx_bf16"} & set(m.get("flags", ())) and not isa else "no native bf16"
+    lines = [f"Measured on {m['cpu']} ({bf16}; flags {' '.join(m.get('flags', ()))}{isa}), {m['cores']} cores, torch {m['torch']}, precision "
              f"{m['precision']} (load average {m['load'][0]:.1f} before, {m['load_after'][0]:.1f} after)."]
     for r in out.get("reruns", []):
         lines.append(f"Rerun later: {', '.join(r['sections'])} ({r['machine']['threads']} threads, "
                      f"load average {r['machine']['load'][0]:.1f}).")
     lines += ["", "| measure | textbook baseline | nstutils | ratio |", "|---|---|---|---|"]
+    r = out.get("ratio")
+    if r:
+        lines.append(f"| the default run ({sum(r['level_steps'])} steps, {r['precision']}), {r['side']} px: "
+                     f"seconds, loss of the saved PNG | {r['textbook_step']:.2f} s per step | "
+                     f"{r['default_seconds']:.0f} s, {r['loss']:.3f} | {r['ratio']:.1f} textbook steps |")
     for r in out.get("steps", []):
         lines.append(f"| seconds per step, {r['side']} px | {r['baseline']:.2f} | {r['ours']:.2f} | "
                      f"{r['speedup']:.1f}x faster |")
@@ -338,8 +369,11 @@ def machine():
     if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as f:
             cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    flags = cpu_flags()
     return dict(cpu=cpu, cores=os.cpu_count(), threads=torch.get_num_threads(), torch=torch.__version__,
                 python=platform.python_version(), precision=choose_precision("cpu"),
+                flags=[f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
+                onednn_max_cpu_isa=os.environ.get("ONEDNN_MAX_CPU_ISA"),
                 load=os.getloadavg() if hasattr(os, "getloadavg") else None)
 
 
@@ -347,11 +381,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes and few steps: checks that it runs")
     ap.add_argument("--skip", nargs="*", default=(), choices=SECTIONS)
+    ap.add_argument("--only", nargs="*", choices=SECTIONS, help="run these sections only")
     ap.add_argument("--reuse-baseline", action="store_true",
                     help="take the baseline's time and loss for section 2 from the last results file")
     ap.add_argument("--merge", action="store_true",
                     help="keep the sections skipped now from the last results file")
     args = ap.parse_args(argv)
+    if args.only:
+        args.skip = [name for name in SECTIONS if name not in args.only]
     q = args.quick
     (HERE / "results").mkdir(exist_ok=True)
     vgg = nu.load_vgg19()
@@ -366,6 +403,9 @@ def main(argv=None):
         out["machine"] = here
     out["quick"] = q
     print(f"machine: {here}", flush=True)
+    if "ratio" not in args.skip:
+        print("0. the default run in textbook steps", flush=True)
+        out["ratio"] = default_ratio(vgg, extractor, 128 if q else 512, 3 if q else 4)
     if "steps" not in args.skip:
         print("1. seconds per step", flush=True)
         out["steps"] = seconds_per_step(vgg, extractor, (64, 128) if q else (256, 512, 1024), 4 if q else 6)

@@ -1,0 +1,92 @@
+"""How much slower the default run gets when another CPU-bound process shares the machine.
+
+    python benchmarks/under_load.py                  # 512 px, quiet then beside one busy loop
+    python benchmarks/under_load.py --size 256 --competitors 1 2
+    python benchmarks/under_load.py --env OMP_WAIT_POLICY=PASSIVE --env OMP_NUM_THREADS=1
+
+Each measurement is a fresh process that runs the default ``nu.stylize`` (Tübingen x The Starry
+Night) and prints its seconds and the CPU time it got; "loaded" runs start N competing processes
+first (each a Python busy loop, as a browser or another kernel would be) and stop them after.
+Thread counts and OpenMP's wait policy are read once when torch loads its OpenMP runtime, so a
+setting can only be compared in a fresh process: ``--env`` passes it to the measured run. The
+report gives the ratio loaded / quiet, measured in this one invocation, with the CPU and load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+CHILD = """
+import json, resource, sys, time
+import nstutils as nu
+from nstutils.course import find_data
+data = find_data({here!r})
+c = nu.load_image(data / "content/tubingen_neckarfront.jpg", max_side={size})
+s = nu.load_image(data / "style/van_gogh_starry_night.jpg", max_side={size})
+ex = nu.VGGFeatures(nu.load_vgg19(), layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
+t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+result = nu.stylize(c, s, ex)
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+import torch
+print(json.dumps(dict(seconds=time.perf_counter() - t0, cpu=(r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
+                      threads=torch.get_num_threads(), precision=result.params["precision"], loss=result.loss["total"])))
+"""
+
+
+def run_once(size: int, competitors: int, env: dict[str, str]) -> dict:
+    """One default run in a fresh process, beside ``competitors`` busy loops; its JSON line."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(competitors)]
+    try:
+        time.sleep(0.5 if busy else 0)  # let the competitors get going
+        code = CHILD.format(here=str(HERE), size=size)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, **env})
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row.update(competitors=competitors, cpu_share=row["cpu"] / row["seconds"])
+    return row
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=512, help="longer side in pixels (default 512)")
+    ap.add_argument("--competitors", type=int, nargs="*", default=[1], help="busy loops per loaded run")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="environment of the measured runs (repeatable)")
+    args = ap.parse_args(argv)
+    env = dict(kv.split("=", 1) for kv in args.env)
+    sys.path.insert(0, str(HERE))
+    from bench import machine  # the same CPU description as bench.py
+
+    here = machine()
+    print(f"machine: {here}; env {env or 'default'}", flush=True)
+    quiet = run_once(args.size, 0, env)
+    print(f"  quiet: {quiet['seconds']:.1f} s, CPU share {quiet['cpu_share']:.2f} cores, "
+          f"{quiet['threads']} threads, {quiet['precision']}", flush=True)
+    rows = [quiet]
+    for n in args.competitors:
+        row = run_once(args.size, n, env)
+        row["ratio"] = row["seconds"] / quiet["seconds"]
+        rows.append(row)
+        print(f"  beside {n} busy loop(s): {row['seconds']:.1f} s = {row['ratio']:.2f}x quiet, "
+              f"CPU share {row['cpu_share']:.2f} cores", flush=True)
+    (HERE / "results").mkdir(exist_ok=True)
+    path = HERE / "results" / f"under_load_{args.size}.json"
+    path.write_text(json.dumps(dict(machine=here, env=env, rows=rows), indent=1))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
