@@ -246,6 +246,8 @@ def _unnormalized(g, a, f):
     (_over_feats, "loop over the layers of target_grams"),
     (_style(_unnormalized), "your Gram is not divided by H*W"),
     (_style(lambda g, a, f: ((g - a) ** 2).mean() / 4), "4 times too small: did you divide by 4"),
+    (lambda feats, grams, w: sum(w[n] * ((feats[n] - grams[n]) ** 2).mean() for n in grams),
+     "compare Gram with Gram"),
 ])
 def test_style_loss_mistakes(fn, expected):
     assert_verdict(check.check_style_loss(fn), "fail", expected)
@@ -273,6 +275,7 @@ def _dy(x):
     (lambda x, kind: (_dx(x)[..., :-1, :] ** 2 + _dy(x)[..., :, :-1] ** 2).pow(1.25).sum(), ("power",), "Keras"),
     (lambda x, kind: _dx(x).mean() + _dy(x).mean(), ("absolute",), "forgot the absolute value"),
     (lambda x: nu.tv_loss(x), ("squared",), "lambda img, kind: my_tv(img)"),
+    (lambda x, kind: (_dx(x) ** 2 + _dy(x) ** 2).pow(1.25).mean(), ("power",), "crop both to (H-1, W-1)"),
 ])
 def test_tv_loss_mistakes(fn, kinds, expected):
     assert_verdict(check.check_tv_loss(fn, kinds), "fail", expected)
@@ -298,6 +301,9 @@ def _relative(scale):
     (lambda targets, w: {n: w[n] / sum(w.values()) / float(targets[n].pow(2).mean()) for n in targets},
      "weights=None means equal"),
     (lambda targets, w: nu.relative_weights(targets, w).values(), "return a dict"),
+    (lambda targets, w: {n: (w[n] if n in (w or {}) else 1) / sum(w.values()) / float(targets[n].pow(2).mean())
+                         for n in targets},
+     "test `if weights is None` first"),
     (lambda targets, w: {n: str(v) for n, v in nu.relative_weights(targets, w).items()}, "expected a number"),
 ])
 def test_relative_weights_mistakes(fn, expected):
@@ -328,6 +334,8 @@ def _adam(clamp="after", zero_grad=True, lr=None, extra_steps=0, copy=True):
                     x.clamp_(0, 1)
             if clamp == "no_grad_missing":
                 x.clamp_(0, 1)
+            if clamp == "out_of_place":
+                x = x.clamp(0, 1)  # a new tensor, tied to this step's graph
         return x.detach().clamp(0, 1) if clamp == "end" else x.detach()
     return loop
 
@@ -341,6 +349,7 @@ def _adam(clamp="after", zero_grad=True, lr=None, extra_steps=0, copy=True):
     (_adam(extra_steps=1), "called the loss 7 times for steps=6"),
     (_adam(copy=False), "changed x0 in place"),
     (_adam(clamp="no_grad_missing"), "inside `with torch.no_grad():`"),
+    (_adam(clamp="out_of_place"), "did you write x = x.clamp(0, 1)?"),
     (lambda x0, loss_fn, steps, lr: x0.clone(), "called the loss 0 times"),
     (lambda x0, loss_fn, steps, lr: ref.adam_loop(x0, loss_fn, steps, lr)[0], "return the optimized image"),
 ])

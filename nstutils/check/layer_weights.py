@@ -48,7 +48,9 @@ def check_relative_weights(fn) -> str:
         targets, weights = case.args
         layers = list(targets)
         got = call(fn, {n: t.clone() for n, t in targets.items()}, None if weights is None else dict(weights),
-                   where=case.where(), hints={TypeError: "weights=None means equal weights, 1 for every layer"})
+                   where=case.where(), hints={TypeError: "weights=None means equal weights, 1 for every layer",
+                          AttributeError: "weights=None means equal weights, 1 for every layer: "
+                                          "test `if weights is None` first"})
         w = torch.tensor([1.0 if weights is None else weights[n] for n in layers], dtype=torch.float64)
         ms = torch.tensor([float(targets[n].pow(2).mean()) for n in layers], dtype=torch.float64)
         numel = torch.tensor([targets[n].numel() for n in layers], dtype=torch.float64)

@@ -65,7 +65,10 @@ def check_adam_loop(fn) -> str:
     x0, loss_fn = _problem()
     before, rec = x0.clone(), Recorder(loss_fn)
     where = f"(case: steps={ADAM_STEPS}, lr={ADAM_LR}, image {tuple(x0.shape)})"
-    got = check_tensor(call(fn, x0, rec, ADAM_STEPS, ADAM_LR, where=where), x0, where)
+    hints = {(RuntimeError, "backward through the graph a second time"): "did you write x = x.clamp(0, 1)? "
+             "That makes a new tensor, not the one the optimizer holds, and ties it to the last step's "
+             "graph: clamp the optimizer's tensor in place, x.clamp_(0, 1), inside with torch.no_grad():"}
+    got = check_tensor(call(fn, x0, rec, ADAM_STEPS, ADAM_LR, where=where, hints=hints), x0, where)
     if got.shape != x0.shape:
         raise Fail(f"returns shape {tuple(got.shape)}: return the optimized image, {tuple(x0.shape)} {where}")
     if not torch.equal(x0, before):

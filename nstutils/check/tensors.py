@@ -232,7 +232,9 @@ def check_style_loss(fn) -> str:
                  sum(weights[n] * torch.mean((gram(feats[n]) * hw[n] - targets[n]) ** 2) for n in targets))]
     cases = _style_cases()
     hints = {KeyError: "loop over the layers of target_grams, for layer in target_grams: feats may hold "
-                       "other layers, and a fixed list may name layers that are not there"}
+                       "other layers, and a fixed list may name layers that are not there",
+             (RuntimeError, "must match the size"): "compare Gram with Gram: gram(feats[layer]) is "
+             "(B, C, C) like target_grams[layer], while the features themselves are (B, C, H, W)"}
     passed = run_cases(fn, style_loss, cases, variants, ("feats", "target_grams", "layer_weights"),
                        grad_of=(), device=False, hints=hints)
     feats, targets, weights = cases[0].args  # the gradient with respect to one layer's features
@@ -283,6 +285,9 @@ def check_tv_loss(fn, kinds: Sequence[str] = TV_KINDS) -> str:
         cases = [Case(f"kind={kind!r}, {label}", (img, kind)) for label, img in images]
         run_cases(fn, tv_loss, cases, _tv_variants, ("img", "kind"), device=kind == kinds[0],
                   hints={TypeError: "the checker calls fn(img, kind); for a function of img alone use "
-                                    "lambda img, kind: my_tv(img) and name its kind in kinds=(...)"})
+                                    "lambda img, kind: my_tv(img) and name its kind in kinds=(...)",
+                         (RuntimeError, "must match the size"): "dx is (H, W-1) and dy is (H-1, W): to "
+                         "add them position by position crop both to (H-1, W-1), dx[..., :-1, :] and "
+                         "dy[..., :, :-1]"})
     labels = "; ".join(label for label, _ in images)
     return f"correct for {', '.join(map(repr, kinds))} on {len(images)} images each ({labels})"

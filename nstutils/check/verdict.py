@@ -112,10 +112,16 @@ def one_line(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def describe_error(err: BaseException) -> str:
-    """One line for an exception raised by the learner's code: its type, message and a hint."""
+def describe_error(err: BaseException, generic: bool = True) -> str:
+    """One line for an exception raised by the learner's code: its type, message and a hint.
+
+    ``generic``: add the first of :data:`ERROR_HINTS` that matches (a checker with a hint of its
+    own for this error passes False).
+    """
     text = one_line(str(err), 140) or "(no message)"
     line = f"raised {type(err).__name__}: {text}"
+    if not generic:
+        return line
     for needle, hint in ERROR_HINTS:
         if needle in str(err):
             return f"{line} ({hint})"
@@ -125,12 +131,20 @@ def describe_error(err: BaseException) -> str:
 def call(fn, *args, where: str = "", hints: dict | None = None, **kwargs):
     """Call the learner's ``fn``; its exception becomes ``Fail`` (NotImplementedError: "not done").
 
-    ``where`` (e.g. "(case: batch 2)") ends the message; ``hints`` maps an exception type to advice.
+    ``where`` (e.g. "(case: batch 2)") ends the message; ``hints`` maps an exception type, or a
+    (type, substring of its message) pair, to advice for this exercise, which then replaces the
+    generic hint of :data:`ERROR_HINTS`.
     """
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
         raise Fail(NOT_DONE, "not done") from None
     except Exception as err:  # noqa: BLE001 - a learner's error is a diagnosis, not a crash
-        extra = next((f" ({h})" for t, h in (hints or {}).items() if isinstance(err, t)), "")
-        raise Fail(f"{describe_error(err)}{extra} {where}".rstrip()) from None
+        own = next((h for key, h in (hints or {}).items() if _matches(err, key)), None)
+        line = describe_error(err) if own is None else f"{describe_error(err, generic=False)} ({own})"
+        raise Fail(f"{line} {where}".rstrip()) from None
+
+
+def _matches(err: BaseException, key) -> bool:
+    kind, needle = key if isinstance(key, tuple) else (key, "")
+    return isinstance(err, kind) and needle in str(err)
