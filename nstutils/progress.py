@@ -8,9 +8,9 @@ The bar is driven only through stylize's ``callback`` (the library itself never 
 Jupyter or Colab kernel with ipywidgets it is an ``IntProgress`` and a ``Label``; without
 ipywidgets, or outside a kernel, each step rewrites one line of text on ``stream``.
 
-The time left counts pixels, not steps: with the pyramid (coarse-to-fine, the default) the
-last level's steps cost about four times those of the level before, so "steps per second so
-far" would promise too little time. Not imported by ``import nstutils``.
+The time left counts pixels, not steps: with the pyramid (coarse-to-fine, the default) each
+level has four times the pixels of the one before and its steps cost several times as much,
+so "steps per second so far" would promise too little time. Not imported by ``import nstutils``.
 """
 
 from __future__ import annotations
