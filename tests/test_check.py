@@ -411,6 +411,130 @@ def test_resume_init_accepts_another_resampling():
     assert_verdict(check.check_resume_init(bilinear), "pass")
 
 
+# ---------------------------------------------------------------- receptive fields (notebook 05)
+
+def _rf(start=1, conv=2, pool=1, doubles=True, pool_after=False):
+    """A learner's loop over the 37 layers, with the knobs of its typical mistakes."""
+    def fn(name):
+        r, j = start, 1
+        for layer in VGG19_LAYERS:
+            if layer.startswith("conv"):
+                r += conv * j
+            elif layer.startswith("pool"):
+                if pool_after:
+                    j *= 2
+                    r += pool * j
+                else:
+                    r += pool * j
+                    j *= 2 if doubles else 1
+            if layer == name:
+                return r
+    return fn
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (_rf(start=0), "start at r = 1"),
+    (_rf(doubles=False), "forgot that each pool doubles j"),
+    (_rf(doubles=False, pool=0), "forgot the pools"),
+    (_rf(pool=0), "a 2x2 pool widens the field too"),
+    (_rf(pool_after=True), "doubled j before the pool added its share"),
+    (_rf(conv=3), "not 3 * j"),
+    (_rf(conv=3, pool=2), "added k * j instead of (k - 1) * j"),
+    (lambda n: _rf()(n) + (4 if n.startswith("relu") else 0), "a ReLU acts on each position alone"),
+    (lambda n: None if n.startswith("pool") else _rf()(n), "returns None (NoneType), expected an int"),
+    (lambda n: 1 if n == "conv1_1" else _rf()(VGG19_LAYERS[VGG19_LAYERS.index(n) - 1]), "one layer late"),
+    (lambda n: float(_rf()(n)), "expected an int"),
+    (lambda n: {"relu3_1": 24}[n], "raised KeyError: 'conv1_1'"),
+])
+def test_receptive_field_mistakes(fn, expected):
+    assert_verdict(check.check_receptive_field(fn), "fail", expected)
+
+
+def test_receptive_field_values():
+    assert [check.reference.receptive_field(n) for n in ("conv1_1", "relu3_1", "relu4_2", "relu5_1")] == \
+        [3, 24, 84, 156]
+    assert all(_rf()(n) == check.reference.receptive_field(n) for n in VGG19_LAYERS)
+
+
+# ---------------------------------------------------------------- colour (notebook 07)
+
+M_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]])
+M_INV = torch.linalg.inv(M_YIQ.double()).float()
+
+
+def _yiq(x, m=M_YIQ):
+    return torch.einsum("ij,bjhw->bihw", m.to(x), x)
+
+
+def _swap(x, c):
+    """Notebook 07's worked answer."""
+    yx, yc = _yiq(x), _yiq(c)
+    return _yiq(torch.cat([yx[:, :1], yc[:, 1:]], dim=1), M_INV).clamp(0, 1)
+
+
+def _swap_in_place(x, c):
+    x.clamp_(0.1, 0.9)    # "tidy the input first"
+    return _swap(x, c)
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda x, c: _swap(c, x), "took the luminance from c and the colours from x"),
+    (lambda x, c: _yiq(torch.cat([_yiq(x)[:, :1], _yiq(c)[:, 1:]], 1), M_INV), "did not clamp"),
+    (lambda x, c: _yiq(torch.cat([_yiq(x)[:, :1], _yiq(c)[:, 1:]], 1), M_YIQ).clamp(0, 1),
+     "converted back to RGB with M"),
+    (lambda x, c: _yiq(torch.cat([_yiq(x)[:, :1], _yiq(c)[:, 1:]], 1), M_YIQ.T).clamp(0, 1), "use M_inv"),
+    (lambda x, c: torch.cat([_yiq(x)[:, :1], _yiq(c)[:, 1:]], 1), "returned Y, I, Q"),
+    (lambda x, c: _yiq(torch.cat([_yiq(x)[:, :1], torch.zeros_like(c[:, 1:])], 1), M_INV).clamp(0, 1),
+     "a grey picture"),
+    (lambda x, c: _yiq(torch.cat([_yiq(x)[:, :1], _yiq(c)[:, 1:]], 1).clamp(0, 1), M_INV).clamp(0, 1),
+     "clamped in YIQ"),
+    (lambda x, c: _yiq(torch.cat([_yiq(c)[:, 1:], _yiq(x)[:, :1]], 1), M_INV).clamp(0, 1), "wrong order"),
+    (lambda x, c: _yiq(torch.cat([x.mean(1, keepdim=True), _yiq(c)[:, 1:]], 1), M_INV).clamp(0, 1),
+     "the mean of R, G and B"),
+    (lambda x, c: _swap(x[:1], c[:1]), "wrong shape"),
+    (lambda x, c: torch.cat([_yiq(x)[:, 0], _yiq(c)[:, 1:]], 1), "x[:, :1] keeps it"),
+    (lambda x, c: _swap(x, c).detach(), "not differentiable"),
+    (_swap_in_place, "changed its input x in place"),
+    (lambda x, c: _swap(x, c).double(), "float64"),
+])
+def test_luminance_swap_mistakes(fn, expected):
+    assert_verdict(check.check_luminance_swap(fn), "fail", expected)
+
+
+def _match(L_s, L_c):
+    """Notebook 07's worked answer."""
+    mu_s, mu_c = L_s.mean(), L_c.mean()
+    sigma_s, sigma_c = L_s.std(correction=0), L_c.std(correction=0)
+    return sigma_c / sigma_s * (L_s - mu_s) + mu_c
+
+
+def _sd(t):
+    return t.std(correction=0)
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda s, c: _match(c, s), "matched the wrong way round"),
+    (lambda s, c: s - s.mean() + c.mean(), "matched the mean only"),
+    (lambda s, c: _sd(s) / _sd(c) * (s - s.mean()) + c.mean(), "the ratio is upside down"),
+    (lambda s, c: c.var(correction=0) / s.var(correction=0) * (s - s.mean()) + c.mean(), "used the variances"),
+    (lambda s, c: _sd(c) / _sd(s) * s + c.mean(), "without centring it"),
+    (lambda s, c: _sd(c) / _sd(s) * (s - s.mean()), "forgot to add the content's mean"),
+    (lambda s, c: _sd(c) / _sd(s) * (s - s.mean()) + s.mean(), "added the style's mean back"),
+    (lambda s, c: _match(s, c).clamp(0, 1), "clamped to [0, 1]"),
+    (lambda s, c: _sd(c) / _sd(s) * (s - s.mean()).detach() + c.mean(), "the gradient is not"),
+    (lambda s, c: _match(s.sub_(0.5), c), "changed its input L_s in place"),
+    (lambda s, c: 2 * _match(s, c), "a constant times the right values"),
+])
+def test_match_luminance_mistakes(fn, expected):
+    assert_verdict(check.check_match_luminance(fn), "fail", expected)
+
+
+def test_match_luminance_accepts_the_sample_std_with_a_note():
+    verdict = check.check_match_luminance(lambda s, c: c.std() / s.std() * (s - s.mean()) + c.mean())
+    assert_verdict(verdict, "pass", "correction=1")
+    assert "correction=1" not in check.check_match_luminance(_match).message
+
+
 # ---------------------------------------------------------------- a whole stylization
 
 def test_stylization_passes_with_nstutils_losses_and_a_gram_of_another_normalization():
@@ -502,6 +626,10 @@ ALTERNATIVES = [
     ("adam_loop", _adam_with_data),
     ("lbfgs_closure", _closure_with_grad_none),
     ("resume_init", lambda path, content: nu.load_image(path, size=content.shape[-2:], device=content.device)),
+    ("receptive_field", _rf()),
+    ("luminance_swap", _swap),
+    ("luminance_swap", lambda x, c: (c + _yiq(x)[:, :1] - _yiq(c)[:, :1]).clamp(0, 1)),
+    ("match_luminance", _match),
 ]
 
 

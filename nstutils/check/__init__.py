@@ -66,6 +66,16 @@ factor such as 2, 4 or 255):
 - ``resume_init(path, content) -> image``: a saved PNG as the start image (``init=``) of a new
   run: the content's size and device. The PNG's own size, H and W swapped, max_side, the content
   returned, 0-255, BGR, device.
+- ``receptive_field(name)``: the side in input pixels that one position of a layer sees, for all
+  37 layers (conv1_1: 3, relu3_1: 24, relu5_1: 156). Started at 0 or 2, j never doubled, pools
+  forgotten or adding nothing, j doubled before the pool's share, k * j instead of (k - 1) * j,
+  a ReLU given a field of its own.
+- ``luminance_swap(x, c)``: RGB(Y of x, I and Q of c) in YIQ, clamped. Roles swapped, no clamp,
+  back with M or M.T instead of M_inv, YIQ returned, I and Q zeroed, clamped in YIQ, channels in
+  the wrong order, the mean of R, G, B as Y.
+- ``match_luminance(L_s, L_c)``: sigma_c / sigma_s (L_s - mu_s) + mu_c. The wrong way round,
+  mean only, the ratio upside down, variances, not centred, mu_c forgotten, mu_s added back,
+  clamped; torch's default std (correction=1) passes, with a note.
 - ``check_stylization(content_loss, style_loss, tv_loss, gram=None, optimize=None)`` (printing
   form ``check.stylization``): 10 Adam steps on a tiny random network with the learner's losses
   (and gram, and adam_loop as ``optimize``). Each loss's gradient must point as nstutils' does
@@ -83,7 +93,8 @@ from .. import losses
 from . import reference
 from .layer_weights import check_relative_weights
 from .loops import check_adam_loop, check_lbfgs_closure, check_resume_init
-from .network import check_features, check_layer_index
+from .color import check_luminance_swap, check_match_luminance
+from .network import check_features, check_layer_index, check_receptive_field
 from .stylization import check_stylization
 from .tensors import (check_content_loss, check_deprocess, check_gram, check_preprocess,
                       check_style_loss, check_to_tensor, check_tv_loss)
@@ -105,6 +116,9 @@ EXERCISES: Mapping[str, tuple[Callable[..., Verdict], Callable]] = MappingProxyT
     "adam_loop": (check_adam_loop, reference.adam_loop),
     "lbfgs_closure": (check_lbfgs_closure, reference.make_closure),
     "resume_init": (check_resume_init, reference.resume_init),
+    "receptive_field": (check_receptive_field, reference.receptive_field),
+    "luminance_swap": (check_luminance_swap, reference.luminance_swap),
+    "match_luminance": (check_match_luminance, reference.match_luminance),
 })
 
 
@@ -218,6 +232,21 @@ def lbfgs_closure(fn) -> None:
 def resume_init(fn) -> None:
     """Print the verdict of :func:`check_resume_init`."""
     show(check_resume_init(fn))
+
+
+def receptive_field(fn) -> None:
+    """Print the verdict of :func:`check_receptive_field`."""
+    show(check_receptive_field(fn))
+
+
+def luminance_swap(fn) -> None:
+    """Print the verdict of :func:`check_luminance_swap`."""
+    show(check_luminance_swap(fn))
+
+
+def match_luminance(fn) -> None:
+    """Print the verdict of :func:`check_match_luminance`."""
+    show(check_match_luminance(fn))
 
 
 def stylization(content_loss, style_loss, tv_loss, *, gram=None, optimize=None) -> None:

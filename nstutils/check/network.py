@@ -1,4 +1,5 @@
-"""Checkers for the network side: layer names to torchvision indices, a named-feature extractor.
+"""Checkers for the network side: layer names to torchvision indices, receptive fields, a
+named-feature extractor.
 
 The extractor is checked on a tiny network in VGG19's layout (the same 37 layers, 4 to 8
 channels, random weights) with torchvision's in-place ReLUs, the trap of notebook 01.
@@ -12,7 +13,7 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
-from ..layers import LAYER_INDEX, VGG19_LAYERS
+from ..layers import LAYER_INDEX, VGG19_LAYERS, layer_table
 from . import reference as ref
 from .compare import Case, check_unchanged, compare, snapshot
 from .verdict import Fail, call, checker, one_line
@@ -54,20 +55,26 @@ PATTERNS = (  # (what the learner's index would be, diagnosis)
 )
 
 
+def _as_int(value, name: str):
+    """The learner's answer for ``name`` as an int, or Fail saying what it was instead."""
+    if isinstance(value, str) and value.strip().isdigit():
+        raise Fail(f"returns {value!r}, a string: return a number, int({value!r}) (case: {name!r})")
+    if isinstance(value, Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise Fail(f"returns {one_line(repr(value), 40)} ({type(value).__name__}), expected an int "
+                   f"(case: {name!r})")
+    return int(value)
+
+
+def _answers(fn) -> dict[str, int]:
+    return {name: _as_int(call(fn, name, where=f"(case: {name!r})"), name) for name in VGG19_LAYERS}
+
+
 @checker("layer_index")
 def check_layer_index(fn) -> str:
     """``fn(name)``: a Caffe-style name ("conv4_2") -> torchvision's ``features`` index (21)."""
-    got = {}
-    for name in VGG19_LAYERS:
-        value = call(fn, name, where=f"(case: {name!r})")
-        if isinstance(value, str) and value.strip().isdigit():
-            raise Fail(f"returns {value!r}, a string: return a number, int({value!r}) (case: {name!r})")
-        if isinstance(value, Tensor) and value.numel() == 1:
-            value = value.item()
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise Fail(f"returns {one_line(repr(value), 40)} ({type(value).__name__}), expected an int "
-                       f"(case: {name!r})")
-        got[name] = int(value)
+    got = _answers(fn)
     wrong = [n for n in VGG19_LAYERS if got[n] != LAYER_INDEX[n]]
     if not wrong:
         return f"correct for all {len(VGG19_LAYERS)} layers (conv1_1 -> 0 ... pool5 -> 36)"
@@ -79,6 +86,63 @@ def check_layer_index(fn) -> str:
     if convs and all(got[n] == _conv_count(n) for n in convs):
         raise Fail(f"counted only the convolutions: every conv is followed by a ReLU and every block "
                    f"ends with a pool, and they have indices too: {examples}")
+    raise Fail(f"wrong for {len(wrong)} of {len(VGG19_LAYERS)} layers: {examples}")
+
+
+def fields(start: int = 1, conv: int = 2, pool: int = 1, doubles: bool = True,
+           double_first: bool = False) -> dict[str, int]:
+    """Receptive fields in pixels of every VGG19 layer, by the rule r += (k - 1) * j, j *= 2 at
+    each pool; the arguments make the rule's typical mistakes (the defaults give the right one).
+
+    ``conv``/``pool``: what a 3x3 conv / 2x2 pool adds, in units of j; ``doubles``: whether a
+    pool doubles j; ``double_first``: whether j doubles before the pool adds its share.
+    """
+    out, r, j = {}, start, 1
+    for name in VGG19_LAYERS:
+        if name.startswith("conv"):
+            r += conv * j
+        elif name.startswith("pool"):
+            j2 = j * 2 if doubles else j
+            r += pool * (j2 if double_first else j)
+            j = j2
+        out[name] = r
+    return out
+
+
+RF = {row.name: row.receptive_field for row in layer_table()}
+RF_PATTERNS = (
+    (fields(start=0), "one too small everywhere: a pixel sees itself, so start at r = 1 (conv1_1 sees 3 px)"),
+    (fields(start=2), "one too large everywhere: start at r = 1, a single pixel"),
+    (fields(doubles=False), "forgot that each pool doubles j, the distance in input pixels between "
+                            "neighbouring positions: after pool1 a 3x3 conv adds 2 * 2 px, after pool2 2 * 4 px"),
+    (fields(doubles=False, pool=0), "forgot the pools: each 2x2 pool adds j px and then doubles j, the "
+                                    "distance in input pixels between neighbouring positions"),
+    (fields(pool=0), "a 2x2 pool widens the field too: r += (2 - 1) * j, then j doubles"),
+    (fields(double_first=True), "doubled j before the pool added its share: first r += j, then j *= 2"),
+    (fields(conv=3, pool=2), "added k * j instead of (k - 1) * j: a 3x3 conv adds 2 * j px, a 2x2 pool j px"),
+    (fields(conv=3), "a 3x3 conv adds (3 - 1) * j = 2 * j px, not 3 * j"),
+)
+
+
+@checker("receptive_field")
+def check_receptive_field(fn) -> str:
+    """``fn(name)``: a layer name ("relu3_1") -> the side in input pixels of what one of its
+    positions sees (24), for all 37 layers: r += (k - 1) * j per layer, j doubling at each pool."""
+    got = _answers(fn)
+    wrong = [n for n in VGG19_LAYERS if got[n] != RF[n]]
+    if not wrong:
+        return (f"correct for all {len(VGG19_LAYERS)} layers (conv1_1 sees {RF['conv1_1']} px, relu3_1 "
+                f"{RF['relu3_1']}, relu5_1 {RF['relu5_1']})")
+    examples = ", ".join(f"{n} -> {got[n]} (expected {RF[n]})" for n in wrong[:3])
+    for table, diagnosis in RF_PATTERNS:
+        if all(got[n] == table[n] for n in VGG19_LAYERS):
+            raise Fail(f"{diagnosis}: {examples}")
+    before = dict(zip(VGG19_LAYERS, [1, *(RF[n] for n in VGG19_LAYERS[:-1])]))
+    if all(got[n] == before[n] for n in VGG19_LAYERS):
+        raise Fail(f"one layer late: you returned r before adding the layer itself; update r "
+                   f"first, then check the name: {examples}")
+    if all(n.startswith("relu") for n in wrong):
+        raise Fail(f"a ReLU acts on each position alone, so it sees what its convolution sees: {examples}")
     raise Fail(f"wrong for {len(wrong)} of {len(VGG19_LAYERS)} layers: {examples}")
 
 

@@ -12,9 +12,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..color import luminance_swap as _luminance_swap
+from ..color import match_luminance
 from ..features import deprocess, preprocess
 from ..images import load_image
-from ..layers import LAYER_INDEX, VGG19_LAYERS, check_layers
+from ..layers import LAYER_INDEX, VGG19_LAYERS, check_layers, layer_table
 
 
 def to_tensor(arr: np.ndarray) -> Tensor:
@@ -76,3 +78,17 @@ def make_closure(x: Tensor, opt: torch.optim.Optimizer, loss_fn: Callable[[Tenso
 def resume_init(path, content: Tensor) -> Tensor:
     """Load a saved result as the start image of a new run: the content's size and device."""
     return load_image(path, size=tuple(content.shape[-2:]), device=content.device)
+
+
+def receptive_field(name: str) -> int:
+    """The side in input pixels that one position of layer ``name`` sees ("relu3_1" -> 24)."""
+    return next(row.receptive_field for row in layer_table() if row.name == check_layers([name])[0])
+
+
+def luminance_swap(x: Tensor, c: Tensor) -> Tensor:
+    """RGB(Y of x, I and Q of c) in YIQ, clamped to [0, 1]; x and c of the same size (B, 3, H, W)."""
+    return _luminance_swap(x, c, "yiq")
+
+
+__all__ = ["to_tensor", "caffe_preprocess", "caffe_deprocess", "extract", "adam_loop", "make_closure",
+           "resume_init", "receptive_field", "luminance_swap", "match_luminance"]

@@ -36,6 +36,8 @@ ERROR_HINTS = (
      "x.new_tensor([...]) or torch.tensor(..., device=x.device)"),
     ("Expected all tensors to be on the same device", "create new tensors on the input's device: "
      "x.new_tensor([...]) or torch.tensor(..., device=x.device)"),
+    ("Tensors must have same number of dimensions", "torch.cat joins tensors with the same number of "
+     "dimensions: x[:, 0] drops the channel dimension, x[:, :1] keeps it"),
     ("view size is not compatible", "use .reshape(...) instead of .view(...)"),
     ("is invalid for input of size", "the sizes you reshape to do not multiply to the tensor's size: "
      "take them from the tensor, B, C, H, W = x.shape, and keep the batch dimension (the check "
