@@ -50,7 +50,7 @@ def test_notebook_skeleton(path):
     folder = path.parent.name
     badge = f"(https://colab.research.google.com/github/{SLUG}/blob/main/{folder}/{path.name})"
     assert badge in first.source, "Colab badge must point at this notebook in the repository"
-    assert re.search(r"Expected time: about \d+ min", first.source), "Expected time must give a number of minutes"
+    assert re.search(r"Expected time: about \d+ (min|s)\b", first.source), "Expected time must give a number of minutes or seconds"
     code = [c for c in nb.cells if c.cell_type == "code"]
     setup = code[0].source
     assert 'if "google.colab" in sys.modules:' in setup
