@@ -37,14 +37,19 @@ def work_done(step: int, levels: Sequence[Sequence[int]], level_steps: Sequence[
     return done / total if total else 1.0
 
 
+def fraction_done(info: StepInfo) -> float:
+    """The fraction of the run's work done at this step: :func:`work_done` with the run's pyramid
+    levels, or steps done / steps when the run has no levels recorded (every step costs the same)."""
+    params = info.params or {}
+    if params.get("levels") and params.get("level_steps"):
+        return work_done(info.step, params["levels"], params["level_steps"])
+    return info.step / info.steps if info.steps else 1.0
+
+
 def status_line(info: StepInfo) -> str:
     """Return "step 60/144 · 25 s · about 70 s left" for one StepInfo."""
     seconds = info.record.seconds
-    params = info.params or {}
-    if params.get("levels") and params.get("level_steps"):
-        fraction = work_done(info.step, params["levels"], params["level_steps"])
-    else:  # no pyramid information: every step costs the same
-        fraction = info.step / info.steps
+    fraction = fraction_done(info)
     if info.step >= info.steps:
         return f"{info.steps} steps in {seconds:.0f} s"
     left = seconds * (1 - fraction) / fraction if fraction > 0 else math.nan

@@ -64,10 +64,18 @@ class Settings:
                 f"content {self.content_layer}, style {layers}")
 
 
-def progress_text(step: int, steps: int, seconds: float) -> str:
-    """Return "step 12/200, 3.1 steps/s, ETA 1:01" from the time ``seconds`` the first steps took."""
+def progress_text(step: int, steps: int, seconds: float, fraction: float | None = None) -> str:
+    """Return "step 12/200, 3.1 steps/s, ETA 1:01" from the time ``seconds`` the first steps took.
+
+    ``fraction``: the share of the run's work done (:func:`nstutils.progress.fraction_done`), so
+    that the ETA counts the pyramid's later, larger levels as the costlier steps they are:
+    ETA = seconds (1 - fraction) / fraction. Without it every step is taken to cost the same.
+    """
     rate = step / seconds if step > 0 and seconds > 0 else math.nan
-    eta = (steps - step) / rate if rate > 0 else math.nan
+    if fraction is None:
+        eta = (steps - step) / rate if rate > 0 else math.nan
+    else:
+        eta = seconds * (1 - fraction) / fraction if fraction > 0 and seconds > 0 else math.nan
     eta_text = "?" if not math.isfinite(eta) else f"{int(eta) // 60}:{int(eta) % 60:02d}"
     rate_text = "-" if not math.isfinite(rate) else f"{rate:.3g}"
     return f"step {step}/{steps}, {rate_text} steps/s, ETA {eta_text}"

@@ -29,6 +29,7 @@ from .images import load_image, save_image
 from .layers import VGG19_LAYERS
 from .optimize import DEFAULT_LR, DEFAULTS, StepInfo, StepRecord, StylizeResult, stylize
 from .pickers import ImagePicker, image_bytes
+from .progress import fraction_done
 from .provenance import result_metadata
 from .runner import INIT_PREVIOUS, Runner, Settings, progress_text, stop_callback
 from .weights import load_vgg19
@@ -378,8 +379,8 @@ class Playground:
     def _on_step(self, info: StepInfo) -> None:
         self._records.append(info.record)
         self.progress.value = info.step
-        self.progress_text.value = (f"{progress_text(info.step, info.steps, info.record.seconds)}, "
-                                    f"loss {info.record.total:.4g}")
+        text = progress_text(info.step, info.steps, info.record.seconds, fraction_done(info))
+        self.progress_text.value = f"{text}, loss {info.record.total:.4g}"
         if time.perf_counter() - self._last["preview"] >= self.refresh_s:
             self.preview.value = image_bytes(info.image, "jpeg")
             self._last["preview"] = time.perf_counter()

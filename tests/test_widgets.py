@@ -109,6 +109,10 @@ def test_settings_defaults_come_from_DEFAULTS():
 def test_progress_text():
     assert progress_text(10, 100, 5.0) == "step 10/100, 2 steps/s, ETA 0:45"
     assert "ETA ?" in progress_text(0, 10, 0.0)
+    # with the pyramid the first tenth of the steps is a small share of the work: 2% done in 5 s
+    # leaves 245 s, not the 45 s that steps per second would promise
+    assert progress_text(10, 100, 5.0, fraction=0.02) == "step 10/100, 2 steps/s, ETA 4:05"
+    assert "ETA ?" in progress_text(0, 10, 0.0, fraction=0.0)
 
 
 def test_runner_runs_one_job_at_a_time_and_stops():
