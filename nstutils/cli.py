@@ -259,6 +259,7 @@ def _stylize(args) -> int:
     snapshots = snapshot_writer(out, args.save_every, lambda params: metadata(params or {}, sources))
     callback, close = _progress(args.steps, args.quiet, snapshots)
     try:
+        interrupts.check()  # an interrupt that a library caught while loading is still one
         init = args.init if args.init_image is None else args.init_image
         result = stylize_with_color(content, styles if len(styles) > 1 else styles[0], extractor,
                                     color=args.color, style_blend=args.blend,
@@ -360,12 +361,29 @@ def _one_line(err: BaseException) -> str:
     return text or type(err).__name__
 
 
+def entry() -> None:
+    """``python -m nstutils`` and the ``nstutils`` console script: run :func:`main`, exit with its code.
+
+    After an interrupt the process leaves with 130 at once: when a KeyboardInterrupt has escaped
+    code run by ``exec()`` (dataclasses and namedtuple build their methods that way, so a Ctrl-C
+    during an import can land there), CPython kills itself with SIGINT at exit even though
+    :func:`main` caught it, and the shell would see "killed by SIGINT" instead of 130.
+    """
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code. Errors are one line (tracebacks with --debug)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv or bool(os.environ.get("NSTUTILS_DEBUG"))
     interrupts.install(debug)
     try:
+        interrupts.check()  # a Ctrl-C while `python -m nstutils` imported torch, swallowed there
         return _stylize(_parse(argv))
     except KeyboardInterrupt:
         if debug:
@@ -381,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, RuntimeError, MemoryError) as err:  # files, sizes, memory: one line
         if debug:
             traceback.print_exc()
+        if interrupts.last_signal():  # the error is what an interrupt left behind (a half-made import)
+            print(f"interrupted by {interrupts.last_signal()} before the first step; nothing was saved",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
         print(f"error: {_one_line(err)}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as err:  # noqa: BLE001 - a bug: still one line, with how to get the details

@@ -68,6 +68,18 @@ def install(debug: bool = False) -> None:
     _State.installed = True
 
 
+def check() -> None:
+    """Raise KeyboardInterrupt if a signal came since :func:`install`, even one that was caught.
+
+    An interrupt raised inside a library while it is being imported can be swallowed there (a
+    bare ``except:``) or leave a half-imported module behind that fails later with another error
+    (we saw "maximum recursion depth exceeded"). The command line calls this before its work
+    starts, so such a Ctrl-C still ends the run with one line and exit 130.
+    """
+    if _State.last:
+        raise KeyboardInterrupt(_State.last)
+
+
 def last_signal() -> str:
     """Return the name of the last signal received ("SIGTERM"), or "" if none."""
     return _State.last

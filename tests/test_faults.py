@@ -190,6 +190,16 @@ def test_interrupt_while_importing_is_one_line(tmp_path):
     assert len([line for line in stderr.splitlines() if line.strip()]) == 1
 
 
+def test_an_interrupt_a_library_swallowed_still_ends_the_run():
+    # A Ctrl-C during an import can be caught by a library's bare except; check() still ends the run.
+    code = ("import os, signal\nfrom nstutils import interrupts\ninterrupts.install()\n"
+            "try:\n    os.kill(os.getpid(), signal.SIGINT)\n    sum(range(10**6))\nexcept BaseException:\n"
+            "    pass\nprint('swallowed', interrupts.last_signal())\ninterrupts.check()\nprint('not reached')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 130 and r.stdout.split() == ["swallowed", "SIGINT"], (r.stdout, r.stderr)
+    assert r.stderr.strip() == "interrupted by SIGINT before the first step; nothing was saved"
+
+
 def test_interrupts_wait_while_a_file_is_written():
     code = ("import os, signal\nfrom nstutils import interrupts\ninterrupts.install()\n"
             "with interrupts.deferred(raise_after=False) as held:\n"
