@@ -68,14 +68,13 @@ def probe(env: dict[str, str]) -> dict:
 
 def machine() -> dict:
     """The CPU model, core count, the bf16 flags it has, and the load average now."""
-    cpu, flags = "unknown", set()
+    from nstutils.device import cpu_flags
+
+    cpu = "unknown"
     if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name") and cpu == "unknown":
-                    cpu = ln.split(":", 1)[1].strip()
-                if ln.startswith("flags"):
-                    flags = set(ln.split(":", 1)[1].split())
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    flags = cpu_flags()
     return dict(cpu=cpu, cores=os.cpu_count(),
                 flags=[f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
                 load=list(os.getloadavg()))

@@ -388,8 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()
-        by = interrupts.last_signal()
-        print(f"interrupted{' by ' + by if by else ''} before the first step; nothing was saved", file=sys.stderr)
+        print(interrupts.interrupted_line(), file=sys.stderr)
         return EXIT_INTERRUPTED
     except UsageError as err:
         if debug:
@@ -400,8 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         if interrupts.last_signal():  # the error is what an interrupt left behind (a half-made import)
-            print(f"interrupted by {interrupts.last_signal()} before the first step; nothing was saved",
-                  file=sys.stderr)
+            print(interrupts.interrupted_line(), file=sys.stderr)
             return EXIT_INTERRUPTED
         print(f"error: {_one_line(err)}", file=sys.stderr)
         return EXIT_ERROR

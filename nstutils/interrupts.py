@@ -38,11 +38,15 @@ def _handler(signum, frame) -> None:
     raise KeyboardInterrupt(_State.last)
 
 
+def interrupted_line() -> str:
+    """The one line for an interrupt before the first step, naming the signal if one came."""
+    return f"interrupted{' by ' + _State.last if _State.last else ''} before the first step; nothing was saved"
+
+
 def _excepthook(hook):
     def excepthook(kind, value, tb) -> None:
         if issubclass(kind, KeyboardInterrupt) and not _State.debug:
-            sys.stderr.write(f"interrupted{' by ' + _State.last if _State.last else ''} before the "
-                             "first step; nothing was saved\n")
+            sys.stderr.write(interrupted_line() + "\n")
             sys.stderr.flush()
             os._exit(EXIT_INTERRUPTED)  # sys.exit is not allowed inside an excepthook
         hook(kind, value, tb)

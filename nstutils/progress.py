@@ -46,13 +46,18 @@ def fraction_done(info: StepInfo) -> float:
     return info.step / info.steps if info.steps else 1.0
 
 
+def seconds_left(seconds: float, fraction: float) -> float:
+    """The time left if the rest of the work goes as fast as the part done: t (1 - f) / f (NaN at f = 0)."""
+    return seconds * (1 - fraction) / fraction if fraction > 0 else math.nan
+
+
 def status_line(info: StepInfo) -> str:
     """Return "step 60/144 · 25 s · about 70 s left" for one StepInfo."""
     seconds = info.record.seconds
     fraction = fraction_done(info)
     if info.step >= info.steps:
         return f"{info.steps} steps in {seconds:.0f} s"
-    left = seconds * (1 - fraction) / fraction if fraction > 0 else math.nan
+    left = seconds_left(seconds, fraction)
     left_text = "?" if not math.isfinite(left) else f"{left:.0f} s"
     return f"step {info.step}/{info.steps} · {seconds:.0f} s · about {left_text} left"
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .optimize import DEFAULT_LR, DEFAULTS, StepInfo
+from .progress import seconds_left
 
 INIT_PREVIOUS = "previous"
 """The init choice that starts from an earlier result instead of content, noise or style."""
@@ -75,7 +76,7 @@ def progress_text(step: int, steps: int, seconds: float, fraction: float | None 
     if fraction is None:
         eta = (steps - step) / rate if rate > 0 else math.nan
     else:
-        eta = seconds * (1 - fraction) / fraction if fraction > 0 and seconds > 0 else math.nan
+        eta = seconds_left(seconds, fraction)
     eta_text = "?" if not math.isfinite(eta) else f"{int(eta) // 60}:{int(eta) % 60:02d}"
     rate_text = "-" if not math.isfinite(rate) else f"{rate:.3g}"
     return f"step {step}/{steps}, {rate_text} steps/s, ETA {eta_text}"
