@@ -1,6 +1,7 @@
 """How much slower the default run gets when another CPU-bound process shares the machine.
 
     python benchmarks/under_load.py                  # 512 px, quiet then beside one busy loop
+    python benchmarks/under_load.py --threads 2 auto # before/after: torch's fixed 2 threads, then "auto"
     python benchmarks/under_load.py --size 256 --competitors 1 2
     python benchmarks/under_load.py --env OMP_WAIT_POLICY=PASSIVE --env OMP_NUM_THREADS=1
 
@@ -8,8 +9,10 @@ Each measurement is a fresh process that runs the default ``nu.stylize`` (Tübin
 Night) and prints its seconds and the CPU time it got; "loaded" runs start N competing processes
 first (each a Python busy loop, as a browser or another kernel would be) and stop them after.
 Thread counts and OpenMP's wait policy are read once when torch loads its OpenMP runtime, so a
-setting can only be compared in a fresh process: ``--env`` passes it to the measured run. The
-report gives the ratio loaded / quiet, measured in this one invocation, with the CPU and load.
+setting can only be compared in a fresh process: ``--env`` passes it to the measured run.
+``--threads`` runs the whole comparison once per setting of ``stylize(threads=...)`` (a number,
+or "auto": see nstutils.threads). The report gives each ratio loaded / quiet, and loaded / the
+first setting's quiet time, all measured in this one invocation, with the CPU and load.
 """
 
 from __future__ import annotations
@@ -33,20 +36,21 @@ c = nu.load_image(data / "content/tubingen_neckarfront.jpg", max_side={size})
 s = nu.load_image(data / "style/van_gogh_starry_night.jpg", max_side={size})
 ex = nu.VGGFeatures(nu.load_vgg19(), layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
 t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-result = nu.stylize(c, s, ex)
+result = nu.stylize(c, s, ex, threads={threads!r})
 r1 = resource.getrusage(resource.RUSAGE_SELF)
 import torch
 print(json.dumps(dict(seconds=time.perf_counter() - t0, cpu=(r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
-                      threads=torch.get_num_threads(), precision=result.params["precision"], loss=result.loss["total"])))
+                      threads=torch.get_num_threads(), precision=result.params["precision"], loss=result.loss["total"],
+                      thread_changes=result.params.get("thread_changes"))))
 """
 
 
-def run_once(size: int, competitors: int, env: dict[str, str]) -> dict:
+def run_once(size: int, competitors: int, env: dict[str, str], threads="auto") -> dict:
     """One default run in a fresh process, beside ``competitors`` busy loops; its JSON line."""
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(competitors)]
     try:
         time.sleep(0.5 if busy else 0)  # let the competitors get going
-        code = CHILD.format(here=str(HERE), size=size)
+        code = CHILD.format(here=str(HERE), size=size, threads=threads)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**os.environ, **env})
     finally:
@@ -64,6 +68,8 @@ def main(argv=None) -> int:
     ap.add_argument("--competitors", type=int, nargs="*", default=[1], help="busy loops per loaded run")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="environment of the measured runs (repeatable)")
+    ap.add_argument("--threads", nargs="+", default=["auto"], type=lambda v: v if v == "auto" else int(v),
+                    help="stylize(threads=...) settings to compare, each quiet and loaded (default: auto)")
     args = ap.parse_args(argv)
     env = dict(kv.split("=", 1) for kv in args.env)
     sys.path.insert(0, str(HERE))
@@ -71,16 +77,22 @@ def main(argv=None) -> int:
 
     here = machine()
     print(f"machine: {here}; env {env or 'default'}", flush=True)
-    quiet = run_once(args.size, 0, env)
-    print(f"  quiet: {quiet['seconds']:.1f} s, CPU share {quiet['cpu_share']:.2f} cores, "
-          f"{quiet['threads']} threads, {quiet['precision']}", flush=True)
-    rows = [quiet]
-    for n in args.competitors:
-        row = run_once(args.size, n, env)
-        row["ratio"] = row["seconds"] / quiet["seconds"]
-        rows.append(row)
-        print(f"  beside {n} busy loop(s): {row['seconds']:.1f} s = {row['ratio']:.2f}x quiet, "
-              f"CPU share {row['cpu_share']:.2f} cores", flush=True)
+    rows, first_quiet = [], None
+    for threads in args.threads:
+        quiet = run_once(args.size, 0, env, threads)
+        first_quiet = first_quiet or quiet["seconds"]
+        quiet.update(setting=threads, ratio=1.0, ratio_to_first_quiet=quiet["seconds"] / first_quiet)
+        print(f"  threads={threads}: quiet {quiet['seconds']:.1f} s, CPU share {quiet['cpu_share']:.2f} cores, "
+              f"{quiet['threads']} threads, {quiet['precision']}, changes {quiet['thread_changes']}", flush=True)
+        rows.append(quiet)
+        for n in args.competitors:
+            row = run_once(args.size, n, env, threads)
+            row.update(setting=threads, ratio=row["seconds"] / quiet["seconds"],
+                       ratio_to_first_quiet=row["seconds"] / first_quiet)
+            rows.append(row)
+            print(f"  threads={threads}: beside {n} busy loop(s) {row['seconds']:.1f} s = {row['ratio']:.2f}x "
+                  f"its quiet time ({row['ratio_to_first_quiet']:.2f}x the first quiet time), "
+                  f"CPU share {row['cpu_share']:.2f} cores, changes {row['thread_changes']}", flush=True)
     (HERE / "results").mkdir(exist_ok=True)
     path = HERE / "results" / f"under_load_{args.size}.json"
     path.write_text(json.dumps(dict(machine=here, env=env, rows=rows), indent=1))

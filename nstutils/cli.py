@@ -50,6 +50,16 @@ def _style_weight(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"must be 'auto' or a number >= 0, got {text}") from None
 
 
+def _threads(text: str) -> int | str:
+    """ "auto" (see nstutils.threads) or a whole number >= 1."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive whole number, got {text}") from None
+
+
 def _positive_float(text, maximum: float = math.inf) -> float:
     value = float(text) if isinstance(text, (str, int, float)) and not isinstance(text, bool) else math.nan
     if not (math.isfinite(value) and 0 < value <= maximum):
@@ -146,6 +156,9 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
                    help="run every step at full size (the textbook method) instead of coarse-to-fine")
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default=DEFAULTS.precision,
                    help="bf16 runs the network in bfloat16 where the device supports it natively")
+    p.add_argument("--threads", type=_threads, default=DEFAULTS.threads,
+                   help="CPU threads: auto uses all of them while the run gets its cores and fewer "
+                        "while another program takes them; or a number")
     p.add_argument("--estimate", action="store_true",
                    help="print the estimated peak memory and the available memory, and exit")
     p.add_argument("--save-every", type=_positive_int, default=None, metavar="N",
@@ -268,7 +281,7 @@ def _stylize(args) -> int:
                                     content_weight=args.content_weight,
                                     style_weight=args.style_weight, tv_weight=args.tv_weight,
                                     init=init, seed=args.seed, callback=callback, pyramid=args.pyramid,
-                                    precision=args.precision, **args.extra)
+                                    precision=args.precision, threads=args.threads, **args.extra)
     finally:
         close()
     if result.status == "interrupted" and not result.history:

@@ -21,6 +21,7 @@ from .features import VGGFeatures, min_side
 from .memory import available_memory, check_memory, estimate_memory
 from .objective import Targets, loss_terms, make_targets
 from .pyramid import pyramid_sizes, rescale, resize, split_steps
+from .threads import ThreadGovernor, check_threads, governed
 from .layers import check_layers
 from .validate import check_choice, check_image, check_int, check_number, check_seed
 from .weights import load_vgg19
@@ -50,6 +51,7 @@ class Defaults:
     lbfgs_history: int = 100
     pyramid: bool = True  # coarse-to-fine from 128 px (False: the textbook single-size run)
     precision: str = "auto"  # bf16 convolutions where the device runs them natively, else fp32
+    threads: int | str = "auto"  # CPU threads: all while the run gets its cores, fewer when crowded
 
 
 DEFAULTS = Defaults()
@@ -232,7 +234,8 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
             init=DEFAULTS.init, seed: int = DEFAULTS.seed, snapshot_every: int | None = None,
             callback: Callable[[StepInfo], bool | None] | None = None,
             lbfgs_history: int = DEFAULTS.lbfgs_history, pyramid: bool = DEFAULTS.pyramid,
-            precision: str = DEFAULTS.precision, max_memory: int | None = None) -> StylizeResult:
+            precision: str = DEFAULTS.precision, threads: int | str = DEFAULTS.threads,
+            max_memory: int | None = None) -> StylizeResult:
     """Stylize ``content`` with ``style`` by optimizing the pixels (Gatys et al., 2016).
 
     Minimizes alpha L_content + beta L_style + gamma L_tv (see :mod:`nstutils.objective`).
@@ -254,6 +257,9 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
             continues at full size without a pyramid.
         precision: "fp32", "bf16" (convolutions in bfloat16, losses in float32) or "auto"
             (bf16 where the device runs it natively; see :mod:`nstutils.device`).
+        threads: CPU threads of the run: a number, or "auto" (all of torch's threads while the
+            run gets its cores, fewer while another program takes them; see
+            :mod:`nstutils.threads`). torch's thread count is restored when the run ends.
         max_memory: bytes the run may use; None: what the device has free. A run whose
             estimate (:func:`nstutils.estimate_memory`) exceeds it raises MemoryError.
     Returns: a StylizeResult. A NaN/inf loss ends the run with the best image so far
@@ -264,6 +270,7 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
     _check_settings(lr, seed, lbfgs_history, snapshot_every, style_scale, max_memory, callback,
                     content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
     content_layers, style_layers = check_layers(content_layers), check_layers(style_layers)
+    threads = check_threads(threads)
     lr = DEFAULT_LR[optimizer] if lr is None else float(lr)
     precision = choose_precision(content.device, precision)
     if extractor is None:
@@ -298,39 +305,42 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
                   lbfgs_history=lbfgs_history, snapshot_every=snapshot_every,
                   pyramid=bool(pyramid), levels=[list(s) for s in sizes], level_steps=level_steps, precision=precision,
                   content_size=full, style_size=_sizes(styles),
-                  device=str(content.device), weights=extractor.weights_id,
+                  device=str(content.device), threads=threads, weights=extractor.weights_id,
                   pooling=extractor.pooling, torch=torch.__version__)
     evaluate = extractor if precision == "fp32" else functools.partial(extractor, precision=precision)
-    progress = _Progress(steps, snapshot_every, callback, time.perf_counter(), params)
-    img = _init_image(init, resize(content, sizes[0]), styles[0], seed)
-    result = None
-    for level, (size, n) in enumerate(zip(sizes, level_steps)):
-        try:
-            level_content = resize(content, size)
-            level_styles = styles
-            if len(sizes) > 1 and style_scale is None:
-                # Shrink the styles with the content, so brush strokes keep their size relative to
-                # the picture at every level (style_scale, when given, is relative already).
-                # Never below what the deepest style layer needs to see (a few cells).
-                level_styles = [rescale(s, size[0] / full[0], min_side(style_layers)) for s in styles]
-            targets = make_targets(extractor, level_content, level_styles if len(styles) > 1 else level_styles[0],
-                                   content_layers=content_layers, style_layers=style_layers,
-                                   style_layer_weights=style_layer_weights, **extra)
-            img = _upsample(img, content, sizes, level, detail=init == "content")
-            opt = _make_optimizer(optimizer, img, lr, lbfgs_history)
-            run = _Run(img, opt, evaluate, targets, weights, optimizer, n, progress, level)
-        except KeyboardInterrupt:
-            if result is None:  # not one step done: nothing to return
-                raise
-            # Between levels (targets, upsampling, optimizer): the last level's image is the best so far.
-            result = replace(result, status="interrupted", loss=None,
-                             message=f"interrupted at step {progress.done + 1}, before pyramid level "
-                                     f"{level + 1} of {len(sizes)}; returned the image of step {progress.done}")
-            break
-        result = run.loop(measure=level == len(sizes) - 1)  # only the full-size image's loss is kept
-        img = result.image
-        if result.status != "completed":
-            break
+    with governed(threads, content.device) as governor:
+        progress = _Progress(steps, snapshot_every, callback, time.perf_counter(), params, governor)
+        img = _init_image(init, resize(content, sizes[0]), styles[0], seed)
+        result = None
+        for level, (size, n) in enumerate(zip(sizes, level_steps)):
+            try:
+                level_content = resize(content, size)
+                level_styles = styles
+                if len(sizes) > 1 and style_scale is None:
+                    # Shrink the styles with the content, so brush strokes keep their size relative to
+                    # the picture at every level (style_scale, when given, is relative already).
+                    # Never below what the deepest style layer needs to see (a few cells).
+                    level_styles = [rescale(s, size[0] / full[0], min_side(style_layers)) for s in styles]
+                targets = make_targets(extractor, level_content, level_styles if len(styles) > 1 else level_styles[0],
+                                       content_layers=content_layers, style_layers=style_layers,
+                                       style_layer_weights=style_layer_weights, **extra)
+                img = _upsample(img, content, sizes, level, detail=init == "content")
+                opt = _make_optimizer(optimizer, img, lr, lbfgs_history)
+                run = _Run(img, opt, evaluate, targets, weights, optimizer, n, progress, level)
+            except KeyboardInterrupt:
+                if result is None:  # not one step done: nothing to return
+                    raise
+                # Between levels (targets, upsampling, optimizer): the last level's image is the best so far.
+                result = replace(result, status="interrupted", loss=None,
+                                 message=f"interrupted at step {progress.done + 1}, before pyramid level "
+                                         f"{level + 1} of {len(sizes)}; returned the image of step {progress.done}")
+                break
+            result = run.loop(measure=level == len(sizes) - 1)  # only the full-size image's loss is kept
+            img = result.image
+            if result.status != "completed":
+                break
+    if governor is not None:
+        params["thread_changes"] = governor.changes  # (seconds into the run, threads) when crowded
     return replace(result, image=resize(result.image, full), history=progress.history,
                    snapshots=progress.snapshots, params=params,
                    seconds=time.perf_counter() - progress.start)
@@ -360,6 +370,7 @@ class _Progress:
     callback: Callable[[StepInfo], bool | None] | None
     start: float
     params: dict = field(default_factory=dict)
+    governor: ThreadGovernor | None = None
     done: int = 0
     history: list[StepRecord] = field(default_factory=list)
     snapshots: list[tuple[int, Tensor]] = field(default_factory=list)
@@ -410,7 +421,12 @@ class _Run:
     def _step(self) -> bool:
         """Run one update; return True if the callback asked to stop."""
         self.first = None
+        governor = self.progress.governor
+        if governor is not None:
+            governor.start()
         self.opt.step(self.closure)
+        if governor is not None:
+            governor.stop()  # before the callback: only the step's own use of the cores counts
         if self.optimizer == "adam":
             # Clamping is safe for Adam (it keeps no curvature model); never inside L-BFGS, whose
             # history would then describe a different function.

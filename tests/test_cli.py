@@ -46,7 +46,8 @@ def test_unreadable_image_is_one_line_error(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("args", [["--steps", "0"], ["--optimizer", "sgd"], ["--tv-weight", "-1"], []])
+@pytest.mark.parametrize("args", [["--steps", "0"], ["--optimizer", "sgd"], ["--tv-weight", "-1"], [],
+                                  ["--threads", "0"], ["--threads", "many"]])
 def test_bad_arguments_exit_2(tmp_path, args):
     base = ["stylize", CONTENT, STYLE] + (["-o", str(tmp_path / "o.png")] if args else [])
     r = _cli(*base, *args)
@@ -62,9 +63,10 @@ def test_two_styles_blended_and_masked(tmp_path):
     second = str(DATA / "style/munch_the_scream.jpg")
     out = tmp_path / "blend.png"
     r = _cli("stylize", CONTENT, STYLE, second, "-o", str(out), "--size", "40", "--steps", "2",
-             "--blend", "3", "1", "--style-scale", "0.8", "--quiet", "--precision", "fp32")
+             "--blend", "3", "1", "--style-scale", "0.8", "--quiet", "--precision", "fp32", "--threads", "1")
     assert r.returncode == 0, r.stderr
     saved = read_result(out)
+    assert saved.params["threads"] == 1
     assert saved.params["style_blend"] == [3.0, 1.0] and saved.params["style_scale"] == 0.8
     assert STYLE in saved.sources["style"] and second in saved.sources["style"]
     mask = tmp_path / "mask.png"

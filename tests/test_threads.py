@@ -1,0 +1,131 @@
+"""The thread governor of stylize(threads="auto"), driven by fake clocks, and threads=N."""
+
+import pytest
+import torch
+
+import nstutils as nu
+from nstutils import threads as th
+
+
+class Machine:
+    """Fake wall and CPU clocks: ``step(seconds, cores)`` is a step that got ``cores`` cores."""
+
+    def __init__(self):
+        self.wall, self.cpu, self.calls = 0.0, 0.0, []
+
+    def governor(self, max_threads=2):
+        return th.ThreadGovernor(max_threads, clock=lambda: self.wall, cpu_clock=lambda: self.cpu,
+                                 set_threads=self.calls.append)
+
+    def step(self, gov, seconds, cores):
+        gov.start()
+        self.wall += seconds
+        self.cpu += seconds * cores
+        return gov.stop()
+
+    def idle(self, seconds):  # a callback, or the time between steps: not measured
+        self.wall += seconds
+
+
+def test_a_run_that_gets_its_cores_keeps_them():
+    m = Machine()
+    gov = m.governor()
+    assert [m.step(gov, 0.3, 1.95) for _ in range(20)] == [2] * 20
+    assert m.calls == [] and gov.changes == []
+
+
+def test_a_crowded_run_drops_to_the_cores_it_gets():
+    m = Machine()
+    gov = m.governor()
+    assert m.step(gov, 0.6, 1.2) == 2  # under one window: nothing decided yet
+    assert m.step(gov, 0.6, 1.2) == 1  # 1.2 s measured, 1.2 cores of 2
+    assert m.calls == [1] and gov.changes == [(1.2, 1)]
+
+
+def test_a_slow_callback_does_not_count_as_crowding():
+    m = Machine()
+    gov = m.governor()
+    for _ in range(10):
+        m.step(gov, 0.2, 2.0)
+        m.idle(1.0)  # one thread drawing a picture: outside the measured steps
+    assert gov.threads == 2 and m.calls == []
+
+
+def test_the_threads_come_back_when_the_competitor_leaves():
+    m = Machine()
+    gov = m.governor()
+    m.step(gov, 1.0, 1.2)
+    assert gov.threads == 1
+    for _ in range(14):  # one core, while the competitor stays: no try before PROBE_SECONDS
+        assert m.step(gov, 1.0, 1.0) == 1
+    assert m.step(gov, 1.0, 1.0) == 2  # 15 s after the drop: try both threads
+    assert m.step(gov, 1.0, 1.95) == 2  # it got them: kept
+    assert m.calls == [1, 2] and [t for _, t in gov.changes] == [1, 2]
+
+
+def test_failed_tries_wait_twice_as_long_each_time():
+    m = Machine()
+    gov = m.governor()
+    m.step(gov, 1.0, 1.2)
+    tries = []
+    for _ in range(600):
+        before = gov.threads
+        m.step(gov, 1.0, 1.2 if gov.threads == 2 else 1.0)  # the competitor never leaves
+        if before == 1 and gov.threads == 2:
+            tries.append(m.wall)
+    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    assert gaps[:4] == [31.0, 61.0, 121.0, 121.0]  # 30, 60, 120 s at one thread (and the try itself), capped
+
+
+def test_a_success_resets_the_wait():
+    m = Machine()
+    gov = m.governor()
+    m.step(gov, 1.0, 1.2)
+    for _ in range(15):
+        m.step(gov, 1.0, 1.0)
+    m.step(gov, 1.0, 1.2)  # the first try fails: next wait 30 s
+    assert gov._wait == 2 * th.PROBE_SECONDS
+    for _ in range(30):
+        m.step(gov, 1.0, 1.0)
+    assert gov.threads == 2
+    m.step(gov, 1.0, 1.95)  # this try succeeds: back to the short wait
+    assert gov._wait == th.PROBE_SECONDS
+
+
+def test_many_cores_drop_to_what_the_run_got():
+    m = Machine()
+    gov = m.governor(8)
+    m.step(gov, 2.0, 5.6)
+    assert gov.threads == 6 and m.calls == [6]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "two", None, True])
+def test_bad_thread_settings_are_one_clear_error(bad):
+    with pytest.raises(ValueError, match="threads must be 'auto' or a whole number >= 1"):
+        th.check_threads(bad)
+
+
+def test_governed_restores_torch_thread_count():
+    before = torch.get_num_threads()
+    with th.governed(1, "cpu") as gov:
+        assert gov is None and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError):
+        with th.governed(1, "cpu"):
+            raise RuntimeError("a failing run")
+    assert torch.get_num_threads() == before
+    with th.governed("auto", "cpu") as gov:
+        assert (gov is None) == (before == 1)
+    with th.governed(1, "meta") as gov:  # off the CPU: nothing changes
+        assert gov is None and torch.get_num_threads() == before
+
+
+def test_stylize_threads_setting(content, style, extractor):
+    before = torch.get_num_threads()
+    r = nu.stylize(content, style, extractor, steps=3, threads=1)
+    assert r.params["threads"] == 1 and "thread_changes" not in r.params
+    assert torch.get_num_threads() == before
+    r = nu.stylize(content, style, extractor, steps=3)
+    assert r.params["threads"] == "auto"
+    with pytest.raises(ValueError, match="threads must be"):
+        nu.stylize(content, style, extractor, steps=3, threads=0)
