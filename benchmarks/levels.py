@@ -1,0 +1,119 @@
+"""Where the default run's time goes, level by level, and what other step splits would cost.
+
+    python benchmarks/levels.py                         # the default split at 512 px
+    python benchmarks/levels.py --split 72,48,24 96,36,12 --size 512
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/levels.py   # AVX2-class approximation
+
+For each split (the steps of each pyramid level, coarsest first) one ``nu.stylize`` of Tübingen x
+The Starry Night at the defaults, reporting per level: steps, forward+backward evaluations (L-BFGS's
+line search may need more than one per step), seconds, seconds per evaluation; then the run's
+seconds, the fp32 loss of the saved PNG (the score of benchmarks/bench.py) and the run's seconds in
+textbook-step times (one step of bench.py's baseline loop, timed in this same run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from unittest import mock
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench  # noqa: E402  (the baseline, images, scorer and machine description)
+import nstutils as nu  # noqa: E402
+from nstutils import optimize, pyramid  # noqa: E402
+
+
+def run_split(content, style, extractor, split: list[int] | None, score) -> dict:
+    """One default stylize with the given level steps (None: the defaults); its per-level costs."""
+    evals: list[int] = []
+    extractor_hook = extractor.register_forward_hook(
+        lambda m, args, out: evals.append(args[0].shape[-1]) if torch.is_grad_enabled() else None)
+    stamps: list[tuple[int, float]] = []
+    real_levels = optimize.levels
+
+    def levels(full, layers, steps, pyramid):
+        sizes, level_steps = real_levels(full, layers, steps, pyramid)
+        if split is not None:
+            if len(split) != len(sizes):
+                raise SystemExit(f"split {split} has {len(split)} levels; this size has {len(sizes)}: {sizes}")
+            level_steps = list(split)
+        return sizes, level_steps
+
+    try:
+        with mock.patch.object(optimize, "levels", levels):
+            start = time.perf_counter()
+            result = nu.stylize(content, style, extractor, steps=sum(split) if split else nu.DEFAULTS.steps,
+                                callback=lambda info: stamps.append((info.record.level, time.perf_counter())))
+            seconds = time.perf_counter() - start
+    finally:
+        extractor_hook.remove()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "out.png"
+        nu.save_image(result.image, path)
+        loss = score(nu.load_image(path))
+    rows, last = [], start
+    for level, (size, n) in enumerate(zip(result.params["levels"], result.params["level_steps"])):
+        ends = [t for lv, t in stamps if lv == level]
+        width = size[1]
+        ev = sum(1 for w in evals if w == width)
+        secs = ends[-1] - last if ends else 0.0
+        last = ends[-1] if ends else last
+        rows.append(dict(size=size, steps=n, evaluations=ev, seconds=secs,
+                         per_evaluation=secs / ev if ev else None))
+    return dict(split=result.params["level_steps"], seconds=seconds, loss=loss, levels=rows,
+                image=result.image)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--split", nargs="*", default=[None], type=lambda s: [int(v) for v in s.split(",")],
+                    help="steps per level, coarsest first, e.g. 72,48,24 (default: the package's split)")
+    ap.add_argument("--textbook-steps", type=int, default=4, help="baseline steps timed (0: skip)")
+    ap.add_argument("--factor", type=float, help="the pyramid's factor between levels (default: the package's, 2)")
+    ap.add_argument("--save", metavar="DIR", help="save each result as DIR/<split>.png")
+    ap.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    args = ap.parse_args(argv)
+    machine = bench.machine()
+    print(f"machine: {machine}", flush=True)
+    vgg = nu.load_vgg19()
+    extractor = nu.VGGFeatures(vgg, layers=bench.LAYERS)
+    content, style = bench.images(args.size)
+    score = bench.scorer(content, style, extractor)
+    step = None
+    if args.textbook_steps:
+        step = statistics.median(bench.step_times(
+            lambda cb: bench.baseline_stylize(content, style, vgg, args.textbook_steps, cb), 1))
+        print(f"textbook step: {step:.2f} s", flush=True)
+    out = []
+    if args.factor:
+        pyramid.PYRAMID_FACTOR = args.factor  # read by pyramid_sizes at each call
+    for split in args.split:
+        r = run_split(content, style, extractor, split, score)
+        image = r.pop("image")
+        name = "-".join(map(str, r["split"]))
+        if args.save:
+            Path(args.save).mkdir(parents=True, exist_ok=True)
+            nu.save_image(image, Path(args.save) / f"{name}.png")
+        ratio = f" = {r['seconds'] / step:.1f} textbook steps" if step else ""
+        print(f"split {name}: {r['seconds']:.1f} s{ratio}, loss {r['loss']:.4f}", flush=True)
+        for lv in r["levels"]:
+            per = f"{lv['per_evaluation']:.3f}" if lv["per_evaluation"] else "-"
+            print(f"   {lv['size'][0]:4d}x{lv['size'][1]:<4d} {lv['steps']:4d} steps "
+                  f"{lv['evaluations']:4d} evaluations {lv['seconds']:7.1f} s  {per} s/evaluation", flush=True)
+        out.append(dict(r, textbook_step=step))
+    if args.json:
+        Path(args.json).write_text(json.dumps(dict(machine=machine, runs=out), indent=1))
+
+
+if __name__ == "__main__":
+    main()
