@@ -21,7 +21,7 @@ from .features import VGGFeatures, min_side
 from .memory import available_memory, check_memory, estimate_memory
 from .objective import Targets, loss_terms, make_targets
 from .pyramid import pyramid_sizes, rescale, resize, split_steps
-from .threads import ThreadGovernor, check_threads, governed
+from .threads import ThreadGovernor, ThreadReplay, check_threads, governed
 from .layers import check_layers
 from .validate import check_choice, check_image, check_int, check_number, check_seed
 from .weights import load_vgg19
@@ -257,8 +257,9 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
             continues at full size without a pyramid.
         precision: "fp32", "bf16" (convolutions in bfloat16, losses in float32) or "auto"
             (bf16 where the device runs it natively; see :mod:`nstutils.device`).
-        threads: CPU threads of the run: a number, or "auto" (all of torch's threads while the
-            run gets its cores, fewer while another program takes them; see
+        threads: CPU threads of the run: a number, "auto" (all of torch's threads while the run
+            gets its cores, fewer while another program takes them), or a schedule
+            [[0, n], [step, n], ...] to replay (``params["thread_schedule"]`` of a run; see
             :mod:`nstutils.threads`). torch's thread count is restored when the run ends.
         max_memory: bytes the run may use; None: what the device has free. A run whose
             estimate (:func:`nstutils.estimate_memory`) exceeds it raises MemoryError.
@@ -339,8 +340,11 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
             img = result.image
             if result.status != "completed":
                 break
-    if governor is not None:
+    if isinstance(governor, ThreadGovernor):
         params["thread_changes"] = governor.changes  # (seconds into the run, threads) when crowded
+    if content.device.type == "cpu":  # results depend on the thread count: a rerun replays it
+        params["thread_schedule"] = (governor.schedule if governor is not None else
+                                     [[0, threads if isinstance(threads, int) else torch.get_num_threads()]])
     return replace(result, image=resize(result.image, full), history=progress.history,
                    snapshots=progress.snapshots, params=params,
                    seconds=time.perf_counter() - progress.start)
@@ -370,7 +374,7 @@ class _Progress:
     callback: Callable[[StepInfo], bool | None] | None
     start: float
     params: dict = field(default_factory=dict)
-    governor: ThreadGovernor | None = None
+    governor: ThreadGovernor | ThreadReplay | None = None
     done: int = 0
     history: list[StepRecord] = field(default_factory=list)
     snapshots: list[tuple[int, Tensor]] = field(default_factory=list)
@@ -426,7 +430,7 @@ class _Run:
             governor.start()
         self.opt.step(self.closure)
         if governor is not None:
-            governor.stop()  # before the callback: only the step's own use of the cores counts
+            governor.stop(self.progress.done + 1)  # before the callback: only the step itself counts
         if self.optimizer == "adam":
             # Clamping is safe for Adam (it keeps no curvature model); never inside L-BFGS, whose
             # history would then describe a different function.

@@ -113,6 +113,8 @@ def stylize_kwargs(params: dict) -> dict:
             kwargs[k] = tuple(kwargs[k])
     if params.get("init") in ("content", "noise", "style"):
         kwargs["init"] = params["init"]
+    if params.get("thread_schedule"):  # results depend on the thread count: replay the run's
+        kwargs["threads"] = params["thread_schedule"]
     return kwargs
 
 
@@ -132,5 +134,7 @@ def rerun(path: str | Path, content: Tensor, style, extractor=None, *, resume: b
                              f"{tuple(content.shape)} differ in size; load the content with "
                              f"size=({saved.image.shape[-2]}, {saved.image.shape[-1]})")
         kwargs["init"] = saved.image
+        if "threads" not in overrides:  # new steps: the saved run's thread schedule is no guide
+            kwargs.pop("threads", None)
     color = {"color": saved.params.get("color", "none"), "space": saved.params.get("color_space", "yiq")}
     return stylize_with_color(content, style, extractor, **{**color, **kwargs})

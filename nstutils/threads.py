@@ -11,7 +11,11 @@ So ``stylize(threads="auto")`` measures the CPU time the run got over each windo
 (at least :data:`WINDOW_SECONDS`): when the run got clearly less than one core per thread, it
 drops to the cores it did get; after :data:`PROBE_SECONDS` a reduced run tries all its threads
 again and keeps them if it gets them (each failed try doubles the wait, so that a competitor
-that stays costs little, and one that leaves is noticed soon). The thread count is restored when the run ends.
+that stays costs little, and one that leaves is noticed soon).
+
+Results depend on the thread count, bit for bit (a float sum in another order), so a run records
+its schedule, [[step, threads], ...] from step 0 (``params["thread_schedule"]``), and
+``stylize(threads=schedule)`` replays it: that is how :func:`nstutils.provenance.rerun` stays exact. The thread count is restored when the run ends.
 """
 
 from __future__ import annotations
@@ -30,11 +34,24 @@ SHARE_MARGIN = 0.5  # cores short of one per thread before the run counts as cro
 THREAD_SETTINGS = ("auto",)  # besides a whole number of threads
 
 
-def check_threads(threads) -> int | str:
-    """Return ``threads`` ("auto" or a whole number >= 1), or raise ValueError naming the fix."""
-    if threads == "auto" or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
+def _count(n) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n >= 1
+
+
+def check_threads(threads):
+    """Return ``threads`` checked: "auto", a whole number >= 1, or a schedule as a list of
+    [step, threads] pairs from step 0, steps increasing; else raise ValueError naming the fix."""
+    if threads == "auto" or _count(threads):
         return threads
-    raise ValueError(f"threads must be 'auto' or a whole number >= 1, got {threads!r}")
+    if isinstance(threads, (list, tuple)) and threads:
+        pairs = [list(p) if isinstance(p, (list, tuple)) else p for p in threads]
+        steps = [p[0] if isinstance(p, list) and len(p) == 2 else None for p in pairs]
+        if (all(isinstance(p, list) and len(p) == 2 and _count(p[1]) for p in pairs) and steps[0] == 0
+                and all(isinstance(s, int) and not isinstance(s, bool) for s in steps)
+                and all(a < b for a, b in zip(steps, steps[1:]))):
+            return [[int(s), int(n)] for s, n in pairs]
+    raise ValueError(f"threads must be 'auto', a whole number >= 1 or a schedule [[0, n], [step, n], ...], "
+                     f"got {threads!r}")
 
 
 @dataclass
@@ -55,6 +72,7 @@ class ThreadGovernor:
     set_threads: Callable[[int], None] = torch.set_num_threads
     threads: int = 0
     changes: list[tuple[float, int]] = field(default_factory=list)  # (seconds into the run, threads)
+    schedule: list[list[int]] = field(default_factory=list)  # [[step, threads], ...] from step 0
     _begun: float = 0.0
     _step: tuple[float, float] = (0.0, 0.0)  # clock and CPU clock at start()
     _window: tuple[float, float] = (0.0, 0.0)  # wall and CPU seconds measured so far
@@ -65,13 +83,14 @@ class ThreadGovernor:
     def __post_init__(self):
         self.threads = self.max_threads
         self._begun = self.clock()
+        self.schedule = [[0, self.max_threads]]
 
     def start(self) -> None:
         """Mark the start of a step."""
         self._step = (self.clock(), self.cpu_clock())
 
-    def stop(self) -> int:
-        """Mark the end of a step; return the threads for the next (torch's count is set)."""
+    def stop(self, step: int = 0) -> int:
+        """Mark the end of step ``step`` (1, 2, ...); return the threads for the next (torch's count is set)."""
         now = self.clock()
         wall = self._window[0] + now - self._step[0]
         cpu = self._window[1] + self.cpu_clock() - self._step[1]
@@ -93,26 +112,49 @@ class ThreadGovernor:
             self.threads = wanted
             self.set_threads(wanted)
             self.changes.append((round(now - self._begun, 1), wanted))
+            self.schedule.append([step, wanted])
         return self.threads
 
 
-@contextmanager
-def governed(threads: int | str, device) -> Iterator[ThreadGovernor | None]:
-    """Run the body with ``threads`` CPU threads; yield the governor of "auto" (None otherwise).
+@dataclass
+class ThreadReplay:
+    """Replays a recorded schedule [[step, threads], ...]: the count of step k + 1 is set after step k."""
 
-    "auto" starts with torch's current count (a governor only when it is above 1); a number
-    sets that count. Off the CPU nothing changes. torch's count is restored on the way out,
-    whatever happens in the body (the thread count is process-wide: a notebook's later cells
-    must not inherit a run's choice).
+    schedule: list[list[int]]
+    set_threads: Callable[[int], None] = torch.set_num_threads
+
+    def start(self) -> None:
+        pass
+
+    def stop(self, step: int = 0) -> int:
+        counts = [n for s, n in self.schedule if s <= step]
+        if any(s == step for s, _ in self.schedule[1:]):
+            self.set_threads(counts[-1])
+        return counts[-1]
+
+
+@contextmanager
+def governed(threads, device) -> Iterator[ThreadGovernor | ThreadReplay | None]:
+    """Run the body with ``threads`` CPU threads; yield what steers them step by step.
+
+    "auto" starts with torch's current count and yields a ThreadGovernor (None when that count
+    is 1); a number sets that count (None); a schedule sets its first count and yields a
+    ThreadReplay. Off the CPU nothing changes (None). torch's count is restored on the way out,
+    whatever happens in the body (it is process-wide: a notebook's later cells must not
+    inherit a run's choice).
     """
     before = torch.get_num_threads()
     if torch.device(device).type != "cpu":
         yield None
         return
-    if threads != "auto" and threads != before:
-        torch.set_num_threads(threads)
+    first = threads if isinstance(threads, int) else threads[0][1] if isinstance(threads, list) else before
+    if first != before:
+        torch.set_num_threads(first)
     try:
-        yield ThreadGovernor(before) if threads == "auto" and before > 1 else None
+        if threads == "auto":
+            yield ThreadGovernor(before) if before > 1 else None
+        else:
+            yield ThreadReplay(threads) if isinstance(threads, list) else None
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)

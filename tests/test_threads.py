@@ -5,6 +5,7 @@ import torch
 
 import nstutils as nu
 from nstutils import threads as th
+from nstutils.provenance import read_result, save_result, stylize_kwargs
 
 
 class Machine:
@@ -101,7 +102,7 @@ def test_many_cores_drop_to_what_the_run_got():
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "two", None, True])
 def test_bad_thread_settings_are_one_clear_error(bad):
-    with pytest.raises(ValueError, match="threads must be 'auto' or a whole number >= 1"):
+    with pytest.raises(ValueError, match="threads must be 'auto', a whole number >= 1 or a schedule"):
         th.check_threads(bad)
 
 
@@ -124,8 +125,42 @@ def test_stylize_threads_setting(content, style, extractor):
     before = torch.get_num_threads()
     r = nu.stylize(content, style, extractor, steps=3, threads=1)
     assert r.params["threads"] == 1 and "thread_changes" not in r.params
+    assert r.params["thread_schedule"] == [[0, 1]]
     assert torch.get_num_threads() == before
     r = nu.stylize(content, style, extractor, steps=3)
     assert r.params["threads"] == "auto"
     with pytest.raises(ValueError, match="threads must be"):
         nu.stylize(content, style, extractor, steps=3, threads=0)
+
+
+def test_a_schedule_is_checked():
+    assert th.check_threads([[0, 2], [5, 1]]) == [[0, 2], [5, 1]]
+    assert th.check_threads(((0, 1),)) == [[0, 1]]
+    for bad in ([], [[1, 2]], [[0, 2], [5, 0]], [[0, 2], [5, 1], [5, 2]], [[0, 2, 3]], [0, 2], [[0, True]]):
+        with pytest.raises(ValueError, match="schedule"):
+            th.check_threads(bad)
+
+
+def test_the_governor_records_its_schedule_by_step():
+    m = Machine()
+    gov = m.governor()
+    gov.start(); m.wall += 1.0; m.cpu += 1.2; gov.stop(3)
+    assert gov.schedule == [[0, 2], [3, 1]]
+
+
+def test_a_replay_sets_the_recorded_counts_after_those_steps():
+    calls = []
+    replay = th.ThreadReplay([[0, 2], [3, 1], [7, 2]], set_threads=calls.append)
+    counts = [replay.stop(step) for step in range(1, 10)]
+    assert counts == [2, 2, 1, 1, 1, 1, 2, 2, 2] and calls == [1, 2]
+
+
+def test_a_replayed_schedule_gives_the_same_image(content, style, extractor, tmp_path):
+    before = torch.get_num_threads()
+    first = nu.stylize(content, style, extractor, steps=6, threads=[[0, 1], [2, 2], [4, 1]])
+    assert first.params["thread_schedule"] == [[0, 1], [2, 2], [4, 1]]
+    again = nu.stylize(content, style, extractor, steps=6, threads=first.params["thread_schedule"])
+    assert torch.equal(first.image, again.image) and torch.get_num_threads() == before
+    path = tmp_path / "r.png"
+    save_result(first, path)
+    assert stylize_kwargs(read_result(path).params)["threads"] == [[0, 1], [2, 2], [4, 1]]
