@@ -15,7 +15,8 @@ that stays costs little, and one that leaves is noticed soon).
 
 Results depend on the thread count, bit for bit (a float sum in another order), so a run records
 its schedule, [[step, threads], ...] from step 0 (``params["thread_schedule"]``), and
-``stylize(threads=schedule)`` replays it: that is how :func:`nstutils.provenance.rerun` stays exact. The thread count is restored when the run ends.
+``stylize(threads=schedule)`` replays it: that is how :func:`nstutils.provenance.rerun` stays
+exact. torch's thread count is restored when the run ends.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ WINDOW_SECONDS = 1.0  # a measurement covers whole steps and at least this much 
 PROBE_SECONDS = 15.0  # a reduced run tries all its threads again after this long, then
 MAX_PROBE_SECONDS = 120.0  # ... twice as long after each try that failed, up to this
 SHARE_MARGIN = 0.5  # cores short of one per thread before the run counts as crowded
-THREAD_SETTINGS = ("auto",)  # besides a whole number of threads
 
 
 def _count(n) -> bool:
