@@ -4,10 +4,11 @@
 
 For each pair (default: the README gallery's first two), runs ``nu.stylize`` with the fixed
 weight 30 and with "auto", every other setting the default, and prints both wall times, the
-time of the probes, the ratio, and what each result keeps (nstutils.balance). Prints the CPU
-(from lscpu) and the precision that "auto" chose for the convolutions first. The probes are the
-extra work; the two full runs differ also by the line searches' evaluations at their weights,
-and on a shared machine by the load, so "probes / fixed" is the steadier measure of the cost.
+time of the tries that "auto" did not keep, the ratio, and what each result keeps
+(nstutils.balance). Prints the CPU (from lscpu) and the precision that "auto" chose for the
+convolutions first. The tries not kept are the extra work (the kept one is the run's first
+level); the two full runs differ also by the line searches' evaluations at their weights, and
+on a shared machine by the load, so "extra / fixed" is the steadier measure of the cost.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def main() -> None:
     extractor = nu.VGGFeatures(nu.load_vgg19(), layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
     nu.stylize(*(nu.load_image(ROOT / f"data/{k}/{n}.jpg", max_side=64) for k, n in zip(("content", "style"), PAIRS[0])),
                extractor, steps=2)  # warm-up
-    print(f"{'pair':48s} {'fixed 30 s':>10s} {'auto s':>8s} {'probes s':>8s} {'ratio':>6s} {'probes/fixed':>6s} {'weight':>7s}  "
+    print(f"{'pair':48s} {'fixed 30 s':>10s} {'auto s':>8s} {'extra s':>8s} {'ratio':>6s} {'extra/fixed':>6s} {'weight':>7s}  "
           "structure fixed/auto  painting fixed/auto")
     for c_name, s_name in PAIRS[:args.pairs]:
         content = nu.load_image(ROOT / f"data/content/{c_name}.jpg", max_side=size)

@@ -7,8 +7,9 @@ Two cheap measures, run on any finished image:
   that the result removed (1 = the painting's Gram matrices exactly, 0 = no closer than the photo).
 
 :func:`auto_style_weight` searches, for the pair at hand, the largest style weight whose result
-keeps ``structure_kept`` above a threshold, probing with short runs at the pyramid's coarsest
-level. ``stylize(..., style_weight="auto")`` calls it. None of this is in Gatys et al.: they
+keeps ``structure_kept`` above a threshold; ``stylize(..., style_weight="auto")`` calls it with
+probes that are the run's own first pyramid level (128 px, where a step is cheap), judged by
+:func:`structure_forecast`, and keeps the chosen weight's first level as the run's. None of this is in Gatys et al.: they
 fix one weight ratio. Taught in notebooks/05_experiments.ipynb.
 """
 
@@ -16,14 +17,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .features import VGGFeatures, min_side
+from .features import VGGFeatures
 from .losses import gram, relative_weights, style_loss
-from .pyramid import PYRAMID_MIN_SIDE, rescale, resize
+from .pyramid import resize
 
 STRUCTURE_SIZE = 128  # structure_kept compares edges at this longer side: the main shapes, not the strokes
 LUMA = (0.299, 0.587, 0.114)  # Rec. 601 luminance weights of R, G, B
@@ -93,9 +95,34 @@ def style_kept(content: Tensor, result: Tensor, style: Tensor, extractor: VGGFea
 
 # Chosen from the contact sheet (docs/contact_sheet_before.jpg, notebooks/05): see README.
 STRUCTURE_THRESHOLD = 0.6
+# A try's forecast (structure_forecast) against the final S of the same run, over the 32 pairs of
+# the contact sheet at 256 px: final - forecast was -0.007 to +0.082 (sd 0.024); S of the first
+# level's image itself fell short by +0.058 to +0.266 (sd 0.054) and would have asked for far
+# less style than needed (scripts/structure_by_level.py, docs/structure_by_level.json). So a try
+# must forecast threshold + margin; a run of one level is its own forecast.
+FORECAST_MARGIN = 0.01
 AUTO_RANGE = (1.0, 30.0)  # the search's style weights: 30 was the fixed default before "auto"
-AUTO_PROBES = 4  # short probe runs, each at the pyramid's coarsest level
-AUTO_PROBE_STEPS = 30  # L-BFGS steps of each probe
+AUTO_PROBES = 4  # first levels run at most, one per weight tried
+AUTO_CHECK_EVERY = 8  # steps between forecasts in a try (a resize and a Sobel: no cost to speak of)
+
+
+def structure_forecast(content: Tensor, first: Tensor) -> float:
+    """Forecast the final ``structure_kept`` of a pyramid run from its first level's image.
+
+    F = S(C, up(x_0) + C - up(C_0)): the first level's image x_0 upsampled to the content's size,
+    with the content's own detail that the first level could not hold added back (C_0: the
+    content at x_0's size; up: bicubic), which is where the finer levels start from (see
+    ``optimize._upsample``); clamped to [0, 1]. With one level (x_0 at full size) F = S(C, x_0).
+    Args: content (1, 3, H, W); first (1, 3, h, w), h <= H. Returns a float in [-1, 1].
+    """
+    size = tuple(content.shape[-2:])
+    start = resize(first, size) + content - resize(resize(content, tuple(first.shape[-2:])), size)
+    return structure_kept(content, start.clamp(0, 1))
+
+
+def probe_threshold(levels: int, threshold: float = STRUCTURE_THRESHOLD) -> float:
+    """The forecast a try (the first of ``levels`` pyramid levels) must reach for the result to keep ``threshold``."""
+    return threshold if levels == 1 else threshold + FORECAST_MARGIN
 
 
 @dataclass(frozen=True)
@@ -107,44 +134,20 @@ class AutoWeight:
     threshold: float
 
 
-def probe(content: Tensor, style, extractor: VGGFeatures, style_weight: float, *,
-          steps: int = AUTO_PROBE_STEPS, **stylize_kwargs) -> float:
-    """Return ``structure_kept`` of a short run at the pyramid's coarsest level (128 px).
-
-    The content is resized to the first size of :func:`nstutils.pyramid.pyramid_sizes` and the
-    style(s) by the same factor, as ``stylize`` does for its first level; the run starts from
-    the content with L-BFGS. ``stylize_kwargs`` (weights, layers, style_blend, masks, ...) go to
-    :func:`nstutils.stylize`. Args: content (1, 3, H, W); style: a tensor or a list of them.
-    """
-    from .optimize import stylize  # stylize calls auto_style_weight for style_weight="auto"
-    from .pyramid import pyramid_sizes
-
-    size = pyramid_sizes(tuple(content.shape[-2:]))[0]
-    small = resize(content, size)
-    if stylize_kwargs.get("style_scale") is None:  # the styles shrink with the content, as in stylize
-        layers = stylize_kwargs.get("style_layers", ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
-        factor, floor = size[0] / content.shape[-2], min_side(layers)
-        style = rescale(style, factor, floor) if isinstance(style, Tensor) else [rescale(s, factor, floor) for s in style]
-    kwargs = {**stylize_kwargs, "optimizer": "lbfgs", "lr": None, "init": "content", "pyramid": False}
-    result = stylize(small, style, extractor, steps=steps, style_weight=style_weight, **kwargs)
-    return structure_kept(small, result.image)
-
-
-def auto_style_weight(content: Tensor, style, extractor: VGGFeatures, *,
-                      threshold: float = STRUCTURE_THRESHOLD, weight_range=AUTO_RANGE,
-                      probes: int = AUTO_PROBES, steps: int = AUTO_PROBE_STEPS,
-                      **stylize_kwargs) -> AutoWeight:
+def auto_style_weight(probe: Callable[[float], float], *, threshold: float = STRUCTURE_THRESHOLD,
+                      weight_range=AUTO_RANGE, probes: int = AUTO_PROBES) -> AutoWeight:
     """Return the largest style weight in ``weight_range`` whose probe keeps the structure.
 
-    Finds beta* = max {beta in [lo, hi] : S(beta) >= threshold}, where S(beta) is the
-    :func:`structure_kept` of a probe run (:func:`probe`), assuming S falls as beta grows (more
-    style weight, fewer of the photo's edges). Probes hi first and keeps it if it passes; else
-    bisects log(beta) between lo (taken to pass, never probed) and hi with the probes left, and
-    returns the largest weight that passed: within a factor (hi / lo)^(1 / 2^(probes - 1)) below
-    beta* (1.53 for the defaults), or lo when none passed. More style weight keeps more of the
-    painting, so this keeps as much of it as the threshold allows. (Interpolating S in log(beta)
-    instead stalled on one side: S falls steeply at small weights and slowly at large ones.)
-    Args: as :func:`probe`; probes >= 1 runs in all. Returns an AutoWeight.
+    Finds beta* = max {beta in [lo, hi] : S(beta) >= threshold}, where S(beta) = ``probe(beta)``
+    (``stylize(style_weight="auto")`` runs its first pyramid level with beta and measures
+    :func:`structure_kept` there), assuming S falls as beta grows (more style weight, fewer of
+    the photo's edges). Probes hi first and keeps it if it passes; else bisects log(beta)
+    between lo (taken to pass, never probed) and hi with the probes left, and returns the
+    largest weight that passed: within a factor (hi / lo)^(1 / 2^(probes - 1)) below beta*
+    (1.53 for the defaults), or lo when none passed. More style weight keeps more of the
+    painting, so this keeps as much of it as the threshold allows. (Interpolating S in
+    log(beta) instead stalled on one side: S falls steeply at small weights and slowly at large
+    ones.) Returns an AutoWeight with every (beta, S) probed, in order.
     """
     lo, hi = float(weight_range[0]), float(weight_range[1])
     if not 0 < lo <= hi or probes < 1:
@@ -153,7 +156,7 @@ def auto_style_weight(content: Tensor, style, extractor: VGGFeatures, *,
     good, bad = lo, hi
     for k in range(probes):
         beta = hi if k == 0 else float(f"{math.sqrt(good * bad):.3g}")  # 3 digits: readable, exact on rerun
-        seen[beta] = probe(content, style, extractor, beta, steps=steps, **stylize_kwargs)
+        seen[beta] = float(probe(beta))
         if seen[beta] >= threshold:
             good = beta
             if k == 0:

@@ -174,7 +174,11 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
 
 
 def _progress(total: int, quiet: bool, also=None):
-    """Return (callback, close): a tqdm bar with the current loss terms; ``also(info)`` runs first."""
+    """Return (callback, close): a tqdm bar with the current loss terms; ``also(info)`` runs first.
+
+    Steps of a style weight that "auto" tries (``info.probe``) only show in the bar's text: the
+    kept try's steps are in the result's history, not counted twice and not saved as snapshots.
+    """
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -182,6 +186,10 @@ def _progress(total: int, quiet: bool, also=None):
         bar = tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
 
     def callback(info) -> None:
+        if info.probe is not None:  # "auto" trying a style weight: the run's steps start once it is chosen
+            if bar is not None:
+                bar.set_postfix_str(f"choosing the style weight: trying {info.probe:g}, step {info.step}")
+            return
         if also is not None:
             also(info)
         if bar is not None:

@@ -81,6 +81,7 @@ class StepInfo:
     record: StepRecord
     image: Tensor
     params: dict | None = None  # the run's settings (what StylizeResult.params will hold)
+    probe: float | None = None  # the style weight that "auto" is trying at the first level; None once chosen
 
 
 @dataclass(frozen=True)
@@ -184,21 +185,134 @@ def _check_settings(lr, seed, lbfgs_history, snapshot_every, style_scale, max_me
         raise ValueError(f"callback must be a function of one StepInfo, got {type(callback).__name__}")
 
 
-def _auto_style_weight(value: str, content: Tensor, style, extractor: VGGFeatures, run_steps: int, **kwargs):
-    """Resolve ``style_weight="auto"`` with :func:`nstutils.balance.auto_style_weight`.
+class _Ended(Exception):
+    """A try of "auto" was stopped or interrupted: the run ends with it (args: its weight)."""
 
-    Probes take AUTO_PROBE_STEPS steps at the pyramid's coarsest level. An image with no coarser
-    level (longer side under 256 px) is probed with the run's own steps: a shorter run at the
-    same size keeps more of the photo than the run will (measured: S 0.67 after 30 steps, 0.53
-    after 60, at 192 px), and such runs are cheap.
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the pyramid levels of one ``stylize`` call share; :meth:`level` sets one level up."""
+
+    content: Tensor
+    styles: list[Tensor]
+    sizes: list
+    level_steps: list[int]
+    extractor: VGGFeatures
+    evaluate: Callable
+    target_kwargs: dict  # content_layers, style_layers, style_layer_weights and the optional extras
+    shrink_styles: bool  # no style_scale given: the styles shrink with the content
+    optimizer: str
+    lr: float
+    lbfgs_history: int
+    detail: bool  # init "content": each level adds the content's own detail back (see _upsample)
+
+    def level(self, level: int, img: Tensor, weights: dict, progress: "_Progress") -> "_Run":
+        """Return the run of level ``level`` (0 = coarsest), started from ``img`` (the level before's result)."""
+        size, full = self.sizes[level], self.content.shape[-2]
+        styles = self.styles
+        if len(self.sizes) > 1 and self.shrink_styles:
+            # Shrink the styles with the content, so brush strokes keep their size relative to
+            # the picture at every level (style_scale, when given, is relative already).
+            # Never below what the deepest style layer needs to see (a few cells).
+            deepest = min_side(self.target_kwargs["style_layers"])
+            styles = [rescale(s, size[0] / full, deepest) for s in self.styles]
+        targets = make_targets(self.extractor, resize(self.content, size), styles if len(styles) > 1 else styles[0],
+                               **self.target_kwargs)
+        img = _upsample(img, self.content, self.sizes, level, detail=self.detail)
+        opt = _make_optimizer(self.optimizer, img, self.lr, self.lbfgs_history)
+        return _Run(img, opt, self.evaluate, targets, weights, self.optimizer, self.level_steps[level], progress, level)
+
+
+def _choose_style_weight(plan: _Plan, img: Tensor, weights: dict, progress: "_Progress") -> "StylizeResult":
+    """Resolve ``style_weight="auto"``: return the first pyramid level's result at the chosen weight.
+
+    :func:`nstutils.balance.auto_style_weight` picks the weight; each weight it tries is the run's
+    own first level (same size, steps, targets and thread counts), judged by the structure it
+    forecasts (:func:`nstutils.balance.structure_forecast`) against
+    :func:`nstutils.balance.probe_threshold`. The chosen try is kept as the
+    run's first level, so the extra cost is the tries not kept (``params["style_weight_seconds"]``),
+    and a rerun with the chosen weight, which computes that level again, gets the same pixels.
+    A try stops as soon as its forecast falls below the threshold (checked every
+    AUTO_CHECK_EVERY steps), so one that fails costs only the steps up to there; its forecast is
+    recorded where it stopped. Callbacks see each try's steps with ``StepInfo.probe`` set to its weight. A try that
+    diverges counts as losing the structure; one stopped (by the callback) or interrupted ends the
+    run with its image.
+    Sets ``weights["style_weight"]`` and the run's ``params``; ``progress`` takes the kept try's steps.
     """
-    if value != "auto":
-        raise ValueError(f"style_weight must be a number >= 0 or 'auto', got {value!r}")
-    from .balance import AUTO_PROBE_STEPS, auto_style_weight  # here: balance runs stylize for its probes
+    from .balance import AUTO_CHECK_EVERY, auto_style_weight, probe_threshold, structure_forecast
 
-    single = len(pyramid_sizes(tuple(content.shape[-2:]))) == 1
-    steps = run_steps if single else min(AUTO_PROBE_STEPS, run_steps)
-    return auto_style_weight(content, style, extractor, steps=max(1, steps), **kwargs)
+    governor = progress.governor
+    threshold = probe_threshold(len(plan.sizes))
+    tries: dict[float, tuple] = {}  # weight -> (result, progress, thread schedule, seconds, forecast or None)
+
+    def attempt(beta: float) -> float:
+        if isinstance(governor, ThreadReplay):
+            governor.reset(0)
+        schedule = [[0, torch.get_num_threads()]]
+        mark = len(governor.schedule) if isinstance(governor, ThreadGovernor) else 0
+        asked, failed = [], []  # steps where the caller's callback asked to stop; the forecast where it fell
+        first_steps = plan.level_steps[0]
+
+        def check(info: StepInfo) -> bool:
+            if progress.callback is not None and progress.callback(info):
+                asked.append(info.step)
+                return True
+            # The forecast only fell along a level's steps (12 tries: 4 pairs x 3 weights, every 8 steps): a try
+            # below the threshold will not come back, so it stops there (a try not kept costs its
+            # steps). The kept try runs all of them: it is the run's first level.
+            if info.step % AUTO_CHECK_EVERY == 0 and info.step < first_steps:
+                kept = structure_forecast(plan.content, info.image)
+                if kept < threshold:
+                    failed.append(kept)
+                    return True
+            return False
+
+        p = _Progress(progress.steps, progress.snapshot_every, check, progress.start, progress.params, governor,
+                      probe=beta)
+        start = time.perf_counter()
+        try:
+            r = plan.level(0, img.clone(), {**weights, "style_weight": beta}, p).loop(measure=len(plan.sizes) == 1)
+        except KeyboardInterrupt:  # while setting the level up: end with the last try, if any
+            if not tries:
+                raise
+            last = next(reversed(tries))
+            r = replace(tries[last][0], status="interrupted", message=f"interrupted while choosing the style "
+                        f"weight; returned the first level's image (step {tries[last][1].done})")
+            tries[last] = (r, *tries[last][1:4], None)
+            raise _Ended(last) from None
+        if isinstance(governor, ThreadGovernor):
+            schedule += governor.schedule[mark:]
+        ended = r.status == "interrupted" or bool(asked)
+        kept = (None if ended else failed[0] if failed else
+                structure_forecast(plan.content, r.image) if r.status == "completed" else -1.0)
+        tries[beta] = (r, p, schedule, time.perf_counter() - start, kept)
+        if ended:
+            raise _Ended(beta)
+        return kept
+
+    try:
+        beta = auto_style_weight(attempt, threshold=threshold).style_weight
+    except _Ended as end:
+        beta = end.args[0]
+    seconds = sum(t[3] for b, t in tries.items() if b != beta)
+    weights["style_weight"] = beta
+    progress.params.update(style_weight=beta, style_weight_seconds=seconds,
+                           style_weight_probes=[[b, t[4]] for b, t in tries.items() if t[4] is not None])
+    if beta not in tries:  # none passed: the range's lowest weight (never tried) is the first level
+        if isinstance(governor, ThreadReplay):
+            governor.reset(0)
+        elif isinstance(governor, ThreadGovernor):
+            governor.schedule = [[0, torch.get_num_threads()]]
+        return plan.level(0, img, weights, progress).loop(measure=len(plan.sizes) == 1)
+    result, p, schedule = tries[beta][:3]
+    progress.done, progress.history, progress.snapshots = p.done, p.history, p.snapshots
+    if isinstance(governor, ThreadReplay):
+        governor.reset(p.done)
+    elif isinstance(governor, ThreadGovernor):
+        governor.schedule = schedule + ([[p.done, governor.threads]] if governor.threads != schedule[-1][1] else [])
+    if result.status != "completed":
+        result = replace(result, message=f"{result.message}, while trying style weight {beta:g} for 'auto'")
+    return result
 
 
 def levels(full: tuple[int, int], layers, steps: int, pyramid: bool) -> tuple[list, list[int]]:
@@ -276,14 +390,9 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
     precision = choose_precision(content.device, precision)
     if extractor is None:
         extractor = VGGFeatures(load_vgg19(), layers=(*content_layers, *style_layers)).to(content.device)
-    auto, auto_start = None, time.perf_counter()
-    if isinstance(style_weight, str):  # "auto": chosen for this pair (a departure from Gatys et al.)
-        auto = _auto_style_weight(style_weight, content, style, extractor, content_weight=content_weight,
-                                  tv_weight=tv_weight, tv_kind=tv_kind, content_layers=content_layers,
-                                  style_layers=style_layers, style_layer_weights=style_layer_weights,
-                                  style_blend=style_blend, style_scale=style_scale, content_masks=content_masks,
-                                  style_masks=style_masks, seed=seed, precision=precision, run_steps=steps)
-        style_weight = auto.style_weight
+    auto = isinstance(style_weight, str)  # "auto": chosen for this pair (a departure from Gatys et al.)
+    if auto and style_weight != "auto":
+        raise ValueError(f"style_weight must be a number >= 0 or 'auto', got {style_weight!r}")
     full = tuple(content.shape[-2:])
     sizes, level_steps = levels(full, (*content_layers, *style_layers), steps,
                                 pyramid and not isinstance(init, Tensor))
@@ -295,9 +404,8 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
              if v is not None}
     weights = dict(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                    tv_kind=tv_kind)
-    params = dict(steps=steps, optimizer=optimizer, lr=lr, **weights, style_weight_auto=auto is not None,
-                  style_weight_probes=None if auto is None else [list(p) for p in auto.probes],
-                  style_weight_seconds=0.0 if auto is None else time.perf_counter() - auto_start,
+    params = dict(steps=steps, optimizer=optimizer, lr=lr, **weights, style_weight_auto=auto,
+                  style_weight_probes=None, style_weight_seconds=0.0,
                   content_layers=tuple(content_layers), style_layers=tuple(style_layers),
                   style_layer_weights=dict(style_layer_weights or {n: 1.0 for n in style_layers}),
                   style_blend=None if style_blend is None else [float(b) for b in style_blend],
@@ -308,26 +416,23 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
                   content_size=full, style_size=_sizes(styles),
                   device=str(content.device), threads=threads, weights=extractor.weights_id,
                   pooling=extractor.pooling, torch=torch.__version__)
-    evaluate = extractor if precision == "fp32" else functools.partial(extractor, precision=precision)
+    plan = _Plan(content, styles, sizes, level_steps, extractor,
+                 extractor if precision == "fp32" else functools.partial(extractor, precision=precision),
+                 dict(content_layers=content_layers, style_layers=style_layers,
+                      style_layer_weights=style_layer_weights, **extra),
+                 style_scale is None, optimizer, lr, lbfgs_history, init == "content")
     with governed(threads, content.device) as governor:
         progress = _Progress(steps, snapshot_every, callback, time.perf_counter(), params, governor)
         img = _init_image(init, resize(content, sizes[0]), styles[0], seed)
-        result = None
-        for level, (size, n) in enumerate(zip(sizes, level_steps)):
+        result, first = None, 0
+        if auto:
+            result = _choose_style_weight(plan, img, weights, progress)
+            img, first = result.image, 1
+            if result.status != "completed" or len(sizes) == 1:
+                first = len(sizes)  # nothing left to run
+        for level in range(first, len(sizes)):
             try:
-                level_content = resize(content, size)
-                level_styles = styles
-                if len(sizes) > 1 and style_scale is None:
-                    # Shrink the styles with the content, so brush strokes keep their size relative to
-                    # the picture at every level (style_scale, when given, is relative already).
-                    # Never below what the deepest style layer needs to see (a few cells).
-                    level_styles = [rescale(s, size[0] / full[0], min_side(style_layers)) for s in styles]
-                targets = make_targets(extractor, level_content, level_styles if len(styles) > 1 else level_styles[0],
-                                       content_layers=content_layers, style_layers=style_layers,
-                                       style_layer_weights=style_layer_weights, **extra)
-                img = _upsample(img, content, sizes, level, detail=init == "content")
-                opt = _make_optimizer(optimizer, img, lr, lbfgs_history)
-                run = _Run(img, opt, evaluate, targets, weights, optimizer, n, progress, level)
+                run = plan.level(level, img, weights, progress)
             except KeyboardInterrupt:
                 if result is None:  # not one step done: nothing to return
                     raise
@@ -375,6 +480,7 @@ class _Progress:
     start: float
     params: dict = field(default_factory=dict)
     governor: ThreadGovernor | ThreadReplay | None = None
+    probe: float | None = None  # the style weight "auto" is trying (None: the run itself)
     done: int = 0
     history: list[StepRecord] = field(default_factory=list)
     snapshots: list[tuple[int, Tensor]] = field(default_factory=list)
@@ -448,7 +554,7 @@ class _Run:
             self.best = _Best(rec.total, p.done - 1, self.prev)
         self.prev = self.img.detach().clone()
         if p.callback is not None:
-            return bool(p.callback(StepInfo(p.done, p.steps, rec, self.img.detach().clamp(0, 1), p.params)))
+            return bool(p.callback(StepInfo(p.done, p.steps, rec, self.img.detach().clamp(0, 1), p.params, p.probe)))
         return False
 
     def loop(self, measure: bool) -> StylizeResult:

@@ -52,8 +52,14 @@ def seconds_left(seconds: float, fraction: float) -> float:
 
 
 def status_line(info: StepInfo) -> str:
-    """Return "step 60/144 · 25 s · about 70 s left" for one StepInfo."""
+    """Return "step 60/144 · 25 s · about 70 s left" for one StepInfo.
+
+    While ``style_weight="auto"`` tries a weight (``info.probe``): "choosing the style weight:
+    trying 5.48, step 16 · 25 s" (the run's own steps, and its time left, start once it is chosen).
+    """
     seconds = info.record.seconds
+    if info.probe is not None:
+        return f"choosing the style weight: trying {info.probe:g}, step {info.step} · {seconds:.0f} s"
     fraction = fraction_done(info)
     if info.step >= info.steps:
         return f"{info.steps} steps in {seconds:.0f} s"

@@ -126,6 +126,12 @@ class ThreadReplay:
     def start(self) -> None:
         pass
 
+    def reset(self, step: int) -> int:
+        """Set the count that follows step ``step`` (0: the first), whatever was set before; return it."""
+        count = [n for s, n in self.schedule if s <= step][-1]
+        self.set_threads(count)
+        return count
+
     def stop(self, step: int = 0) -> int:
         counts = [n for s, n in self.schedule if s <= step]
         if any(s == step for s, _ in self.schedule[1:]):

@@ -377,6 +377,12 @@ class Playground:
         return stylize(content, style, extractor, callback=stop_callback(stop, self._on_step), **kwargs)
 
     def _on_step(self, info: StepInfo) -> None:
+        if info.probe is not None:  # "auto" trying a weight at the first level: show it, plot only the run
+            self.progress_text.value = f"choosing the style weight: trying {info.probe:g}, step {info.step}"
+            if time.perf_counter() - self._last["preview"] >= self.refresh_s:
+                self.preview.value = image_bytes(info.image, "jpeg")
+                self._last["preview"] = time.perf_counter()
+            return
         self._records.append(info.record)
         self.progress.value = info.step
         text = progress_text(info.step, info.steps, info.record.seconds, fraction_done(info))

@@ -68,57 +68,133 @@ def test_more_style_weight_keeps_less_structure_and_more_painting(content, style
     assert s[0.3] > s[100.0] and p[0.3] < p[100.0]
 
 
-def test_auto_search_picks_the_largest_passing_weight(content, style, extractor, monkeypatch):
+def test_auto_search_picks_the_largest_passing_weight():
     calls = []
 
-    def fake_probe(content, style, extractor, beta, **kw):  # S falls linearly in log(beta)
+    def fake_probe(beta):  # S falls linearly in log(beta)
         calls.append(beta)
         return 1.0 - 0.1 * math.log(beta)
 
-    monkeypatch.setattr(balance, "probe", fake_probe)
     exact = math.exp(5.0)  # S(beta) = 0.5 at beta = e^5 = 148
-    a = auto_style_weight(content, style, extractor, threshold=0.5, weight_range=(1.0, 1000.0), probes=5)
+    a = auto_style_weight(fake_probe, threshold=0.5, weight_range=(1.0, 1000.0), probes=5)
     assert len(calls) == 5 and calls[0] == 1000.0 and a.probes[0] == (1000.0, pytest.approx(1 - 0.1 * math.log(1000)))
     assert exact / 1000 ** (1 / 16) < a.style_weight <= exact and dict(a.probes)[a.style_weight] >= 0.5
     calls.clear()
-    assert auto_style_weight(content, style, extractor, threshold=0.1, weight_range=(1.0, 30.0)).style_weight == 30.0
+    assert auto_style_weight(fake_probe, threshold=0.1, weight_range=(1.0, 30.0)).style_weight == 30.0
     assert calls == [30.0]  # the top of the range passed: one probe
-    none = auto_style_weight(content, style, extractor, threshold=1.5, weight_range=(1.0, 30.0), probes=4)
+    none = auto_style_weight(fake_probe, threshold=1.5, weight_range=(1.0, 30.0), probes=4)
     assert none.style_weight == 1.0 and [b for b, _ in none.probes] == [30.0, 5.48, 2.34, 1.53]
     with pytest.raises(ValueError, match="weight_range"):
-        auto_style_weight(content, style, extractor, weight_range=(30.0, 1.0))
+        auto_style_weight(fake_probe, weight_range=(30.0, 1.0))
 
 
-def test_auto_search_with_real_probes(content, style, extractor):
-    a = auto_style_weight(content, style, extractor, threshold=0.5, probes=3, steps=3)
-    assert len(a.probes) <= 3 and a.style_weight in [w for w, _ in a.probes]
-    passed = [w for w, s in a.probes if s >= 0.5]
-    assert a.style_weight == (max(passed) if passed else balance.AUTO_RANGE[0])
-    assert all(-1 <= s <= 1 for _, s in a.probes)
+def test_probe_threshold_leaves_a_margin_only_when_levels_follow():
+    assert balance.probe_threshold(1) == balance.STRUCTURE_THRESHOLD
+    assert balance.probe_threshold(3) == pytest.approx(balance.STRUCTURE_THRESHOLD + balance.FORECAST_MARGIN)
+    assert balance.probe_threshold(2, 0.7) == pytest.approx(0.7 + balance.FORECAST_MARGIN)
 
 
-@pytest.fixture
-def short_probes(monkeypatch):
-    """Probes of 2 steps instead of balance.AUTO_PROBE_STEPS, to keep the tests fast."""
-    real_probe = balance.probe
-    monkeypatch.setattr(balance, "probe", lambda *a, steps, **kw: real_probe(*a, steps=2, **kw))
+def test_structure_forecast_adds_the_contents_detail_back():
+    content = pattern(64, 96)
+    result = (0.7 * content + 0.2).clamp(0, 1)
+    assert balance.structure_forecast(content, result) == pytest.approx(structure_kept(content, result))  # one level
+    small = nu.pyramid.resize(content, (32, 48))
+    assert balance.structure_forecast(content, small) == pytest.approx(1.0, abs=1e-6)  # the content's own first level
+    grey = torch.full((1, 3, 32, 48), 0.5)  # a first level that kept nothing: only the finest detail is left
+    assert balance.structure_forecast(content, grey) < balance.structure_forecast(content, small)
 
 
-def test_auto_in_stylize_records_the_weight_and_reruns_exactly(content, style, extractor, short_probes):
+def test_auto_in_stylize_records_the_weight_and_reruns_exactly(content, style, extractor):
     r = nu.stylize(content, style, extractor, steps=4, style_weight="auto")
     w = r.params["style_weight"]
     lo, hi = balance.AUTO_RANGE
     assert isinstance(w, float) and lo <= w <= hi and r.params["style_weight_auto"] is True
     assert len(r.params["style_weight_probes"]) <= balance.AUTO_PROBES
     assert any(p[0] == w for p in r.params["style_weight_probes"])
-    again = nu.stylize(content, style, extractor, steps=4, style_weight=w)
+    again = nu.stylize(content, style, extractor, steps=4, style_weight=w, threads=r.params["thread_schedule"])
     assert again.params["style_weight_auto"] is False and again.params["style_weight_probes"] is None
     torch.testing.assert_close(again.image, r.image, rtol=0, atol=0)
     with pytest.raises(ValueError, match="'auto'"):
         nu.stylize(content, style, extractor, steps=1, style_weight="automatic")
 
 
-def test_auto_with_random_weights_and_two_styles(content, style, short_probes):
+@pytest.fixture
+def big(content):
+    """64x256: a pyramid of two levels (32x128 and 64x256), so "auto" tries the first one (few pixels: fast)."""
+    return torch.nn.functional.interpolate(content, size=(64, 256), mode="bilinear").clamp(0, 1)
+
+
+def test_auto_tries_are_the_runs_first_level_and_the_kept_one_is_reused(big, style, extractor, monkeypatch):
+    seen = []
+    # A threshold that 30 fails and the lower weights pass: three tries, the last kept.
+    monkeypatch.setattr(balance, "probe_threshold", lambda levels: 0.0 if levels == 2 else 1.0)
+    real = balance.structure_forecast
+    monkeypatch.setattr(balance, "structure_forecast", lambda c, r: -0.5 if seen and seen[-1][1] == 30.0 else real(c, r))
+    r = nu.stylize(big, style, extractor, steps=18, style_weight="auto", snapshot_every=4,
+                   callback=lambda info: seen.append((info.step, info.probe, tuple(info.image.shape[-2:]))))
+    first, rest = r.params["level_steps"]
+    small = [n // 2 for n in big.shape[-2:]]
+    assert r.params["levels"][0] == small and (first, rest) == (12, 6)
+    tries = [p for _, p, _ in seen if p is not None]
+    assert tries[:8] == [30.0] * 8 and 30.0 not in tries[8:]  # 30 fails at the first check (step 8) and stops
+    assert all(list(size) == small for _, p, size in seen if p is not None)  # every try is the first level
+    kept = r.params["style_weight"]
+    assert r.params["style_weight_probes"][0] == [30.0, -0.5] and kept == r.params["style_weight_probes"][-1][0]
+    assert [s for s, p, _ in seen if p == kept] == list(range(1, first + 1))  # the kept try ran all its steps
+    assert [s for s, p, _ in seen if p is None] == list(range(first + 1, first + rest + 1))  # then level 2 only
+    assert [h.step for h in r.history] == list(range(1, first + rest + 1))
+    assert [s for s, _ in r.snapshots] == [0, 4, 8, 12, 16]  # the kept try's, then the run's
+    assert r.params["style_weight_seconds"] > 0  # the tries not kept
+    again = nu.stylize(big, style, extractor, steps=18, style_weight=kept, snapshot_every=4,
+                       threads=r.params["thread_schedule"])
+    torch.testing.assert_close(again.image, r.image, rtol=0, atol=0)
+    assert [h.total for h in again.history] == [h.total for h in r.history]
+
+
+def test_auto_replays_a_thread_schedule_in_every_try(big, style, extractor):
+    schedule = [[0, 1], [3, 2], [7, 1]]
+    r = nu.stylize(big, style, extractor, steps=9, style_weight="auto", threads=schedule)
+    assert r.params["thread_schedule"] == schedule
+    again = nu.stylize(big, style, extractor, steps=9, style_weight=r.params["style_weight"], threads=schedule)
+    torch.testing.assert_close(again.image, r.image, rtol=0, atol=0)
+
+
+def test_auto_records_the_kept_tries_thread_counts(big, style, extractor, monkeypatch):
+    from nstutils import threads
+
+    class Crowded(threads.ThreadGovernor):  # as if another program took a core at step 2 of every try
+        def stop(self, step=0):
+            if step == 2 and self.threads > 1:
+                self.threads = 1
+                self.set_threads(1)
+                self.schedule.append([step, 1])
+            return self.threads
+
+    monkeypatch.setattr(threads, "ThreadGovernor", Crowded)
+    real = balance.structure_forecast
+    monkeypatch.setattr(balance, "structure_forecast", lambda c, r: -0.5 if r.shape[-1] == 128 and tried[-1] == 30.0 else real(c, r))
+    tried = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        r = nu.stylize(big, style, extractor, steps=9, style_weight="auto", callback=lambda i: tried.append(i.probe))
+    finally:
+        torch.set_num_threads(before)
+    assert r.params["style_weight_probes"][0] == [30.0, -0.5] and r.params["style_weight"] != 30.0
+    # The first try dropped to 1 thread at step 2; the kept try ran on 1 thread from its start.
+    assert r.params["thread_schedule"] == [[0, 1]]
+    again = nu.stylize(big, style, extractor, steps=9, style_weight=r.params["style_weight"], threads=[[0, 1]])
+    torch.testing.assert_close(again.image, r.image, rtol=0, atol=0)
+
+
+def test_stopping_while_auto_tries_ends_the_run_with_that_try(big, style, extractor):
+    r = nu.stylize(big, style, extractor, steps=18, style_weight="auto", callback=lambda info: info.step >= 3)
+    assert r.status == "stopped" and "while trying style weight 30" in r.message
+    assert r.params["style_weight"] == 30.0 and r.params["style_weight_probes"] == []
+    assert r.image.shape == big.shape and [h.step for h in r.history] == [1, 2, 3]
+
+
+def test_auto_with_random_weights_and_two_styles(content, style):
     ex = nu.VGGFeatures(nu.load_vgg19("random"), layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
     r = nu.stylize(content, [style, style.flip(-1)], ex, steps=2, style_weight="auto", style_blend=[0.5, 0.5])
     assert r.status == "completed" and r.params["style_weight_auto"] and r.image.shape == content.shape
@@ -150,18 +226,3 @@ def test_playground_auto_moves_the_slider_and_a_hand_move_unticks_it(extractor, 
     assert not c["style_weight_auto"].value and app.settings().style_weight == 3.0
     c["reset"].click()
     assert c["style_weight_auto"].value == (nu.DEFAULTS.style_weight == "auto")
-
-
-def test_probe_steps_follow_the_pyramid(content, style, extractor, monkeypatch):
-    seen = []
-    monkeypatch.setattr(balance, "probe", lambda c, s, e, beta, *, steps, **kw: seen.append((tuple(c.shape[-2:]), steps)) or 1.0)
-    nu.stylize(content, style, extractor, steps=3, style_weight="auto")  # 64 px: no coarser level
-    assert seen == [(tuple(content.shape[-2:]), 3)]  # probed with the run's own steps; 30 passed at once
-    seen.clear()
-    big = torch.nn.functional.interpolate(content, scale_factor=4.0, mode="bilinear").clamp(0, 1)  # 256 px: two levels
-    nu.stylize(big, style, extractor, steps=2, style_weight="auto")
-    assert seen == [(tuple(big.shape[-2:]), 2)]  # at most the run's steps
-    seen.clear()
-    balance_steps = balance.AUTO_PROBE_STEPS
-    nu.stylize(big, style, extractor, steps=balance_steps + 1, style_weight="auto", callback=lambda info: True)
-    assert seen == [(tuple(big.shape[-2:]), balance_steps)]  # AUTO_PROBE_STEPS at the coarsest level

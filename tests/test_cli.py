@@ -77,3 +77,19 @@ def test_two_styles_blended_and_masked(tmp_path):
     assert read_result(tmp_path / "m.png").params["masks"] is True
     r = _cli("stylize", CONTENT, STYLE, "-o", str(tmp_path / "x.png"), "--mask", str(mask), "--quiet")
     assert r.returncode == 2 and "exactly two style images" in r.stderr
+
+
+def test_progress_bar_shows_auto_tries_without_counting_or_saving_them(capsys):
+    from nstutils.cli import _progress
+    from nstutils.optimize import StepInfo, StepRecord
+
+    saved = []
+    callback, close = _progress(10, quiet=False, also=lambda info: saved.append(info.step))
+    record = StepRecord(step=1, total=1.0, content=0.5, style=0.5, tv=0.0, seconds=0.1)
+    image = torch.zeros(1, 3, 4, 4)
+    for step in (1, 2):
+        callback(StepInfo(step, 10, record, image, probe=30.0))
+    assert saved == [] and "trying 30, step 2" in capsys.readouterr().err
+    callback(StepInfo(3, 10, record, image))
+    close()
+    assert saved == [3] and "1/10" in capsys.readouterr().err  # the bar counts the run's steps only

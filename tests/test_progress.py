@@ -18,9 +18,9 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 LEVELS, LEVEL_STEPS = [[128, 128], [256, 256]], [96, 48]  # a 256 px run of 144 steps
 
 
-def _info(step, steps=144, seconds=10.0, params=None):
+def _info(step, steps=144, seconds=10.0, params=None, probe=None):
     record = StepRecord(step=step, total=1.0, content=0.5, style=0.5, tv=0.0, seconds=seconds)
-    return StepInfo(step=step, steps=steps, record=record, image=torch.zeros(1, 3, 4, 4), params=params)
+    return StepInfo(step=step, steps=steps, record=record, image=torch.zeros(1, 3, 4, 4), params=params, probe=probe)
 
 
 def test_work_done_counts_pixels():
@@ -39,6 +39,8 @@ def test_status_line_time_left():
     assert status_line(_info(72, params=None)) == "step 72/144 · 10 s · about 10 s left"
     assert status_line(_info(0, params=None, seconds=0.0)) == "step 0/144 · 0 s · about ? left"
     assert status_line(_info(144, params=params, seconds=61.4)) == "144 steps in 61 s"
+    # A style weight that "auto" tries: no time left yet (the run's steps start once one is chosen).
+    assert status_line(_info(16, params=params, probe=5.48)) == "choosing the style weight: trying 5.48, step 16 · 10 s"
 
 
 def test_text_mode_rewrites_one_line():

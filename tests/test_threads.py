@@ -153,6 +153,8 @@ def test_a_replay_sets_the_recorded_counts_after_those_steps():
     replay = th.ThreadReplay([[0, 2], [3, 1], [7, 2]], set_threads=calls.append)
     counts = [replay.stop(step) for step in range(1, 10)]
     assert counts == [2, 2, 1, 1, 1, 1, 2, 2, 2] and calls == [1, 2]
+    # "auto" runs its first level once per weight it tries: each try starts over from step 0.
+    assert replay.reset(0) == 2 and replay.reset(5) == 1 and replay.reset(7) == 2 and calls[2:] == [2, 1, 2]
 
 
 def test_a_replayed_schedule_gives_the_same_image(content, style, extractor, tmp_path):
