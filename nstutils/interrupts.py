@@ -3,7 +3,8 @@
 :func:`install` (called by the command line only, never on ``import nstutils``) makes SIGTERM
 and SIGHUP raise KeyboardInterrupt like Ctrl-C, so ``stylize`` returns the best image so far
 whichever of them ends a run, and makes an interrupt that nothing caught (while torch is still
-being imported, say) print one line and exit with 130 instead of a traceback.
+being imported, say) print one line and exit with 130 instead of a traceback (also one that
+Python could only report as "Exception ignored in ...").
 :func:`deferred` holds interrupts back while a file is written. Standard library only: it
 runs before torch is imported.
 """
@@ -54,6 +55,19 @@ def _excepthook(hook):
     return excepthook
 
 
+def _unraisablehook(hook):
+    def unraisablehook(unraisable) -> None:
+        # Python drops an exception raised where it cannot propagate (a weakref callback that
+        # importlib runs while releasing a module lock, say) and prints its traceback. A Ctrl-C
+        # that lands there is recorded in _State.last all the same, and check() turns it into
+        # the one line later: so print nothing for it here.
+        if issubclass(unraisable.exc_type, KeyboardInterrupt) and not _State.debug:
+            return
+        hook(unraisable)
+
+    return unraisablehook
+
+
 def install(debug: bool = False) -> None:
     """Treat SIGTERM and SIGHUP like Ctrl-C; an uncaught interrupt prints one line, exits 130.
 
@@ -69,6 +83,7 @@ def install(debug: bool = False) -> None:
         if sig is not None and signal.getsignal(sig) not in (signal.SIG_IGN, None):
             signal.signal(sig, _handler)
     sys.excepthook = _excepthook(sys.excepthook)
+    sys.unraisablehook = _unraisablehook(sys.unraisablehook)
     _State.installed = True
 
 

@@ -185,6 +185,22 @@ def test_signals_during_a_run_save_the_image_and_exit_130(tmp_path, sig):
     assert read_result(tmp_path / "out_step0002.png").params["steps"] == 400  # snapshots resume too
 
 
+def test_an_interrupt_python_can_only_ignore_prints_no_traceback():
+    # Where Python cannot raise (a __del__, or importlib's lock callback, where a Ctrl-C once
+    # landed under load), it prints "Exception ignored in ..." and a traceback; the command line
+    # records the signal and ends with one line later (interrupts.check), so nothing is printed.
+    code = ("import sys; from nstutils import interrupts\n"
+            "interrupts.install(debug=sys.argv[1] == 'debug')\n"
+            "class Dropped:\n    def __del__(self): raise KeyboardInterrupt('SIGINT')\n"
+            "Dropped()\n"
+            "class Other:\n    def __del__(self): raise ValueError('a real bug')\n"
+            "Other()\n")
+    quiet = subprocess.run([sys.executable, "-c", code, "plain"], capture_output=True, text=True, timeout=60)
+    assert "KeyboardInterrupt" not in quiet.stderr and "ValueError: a real bug" in quiet.stderr  # others still show
+    loud = subprocess.run([sys.executable, "-c", code, "debug"], capture_output=True, text=True, timeout=60)
+    assert "KeyboardInterrupt" in loud.stderr  # --debug shows everything
+
+
 def test_interrupt_while_importing_is_one_line(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "nstutils", "stylize", CONTENT, STYLE, "-o",
                              str(tmp_path / "o.png"), *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
