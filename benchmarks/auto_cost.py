@@ -38,7 +38,9 @@ def cpu_line() -> str:
         text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith(("Model name", "model name"))), "?")
     bf16 = "avx512_bf16" in text
-    return f"{model}, {os.cpu_count()} cores, avx512_bf16: {'yes' if bf16 else 'no'}"
+    caps = [f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if os.environ.get(k)]
+    return (f"{model}, {os.cpu_count()} cores, avx512_bf16: {'yes' if bf16 else 'no'}"
+            + (f" (capped: {', '.join(caps)})" if caps else ""))
 
 
 def timed(content, style, extractor, **kw):

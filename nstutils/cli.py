@@ -141,8 +141,9 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer)
     p.add_argument("--lr", type=_positive_float, default=None, help="default: 1 for lbfgs, 0.02 for adam")
     p.add_argument("--content-weight", type=_non_negative, default=DEFAULTS.content_weight)
-    p.add_argument("--style-weight", type=_style_weight, default=DEFAULTS.style_weight,
-                   help="'auto' chooses the weight for the pair (the run's settings record it)")
+    p.add_argument("--style-weight", type=_style_weight, default=DEFAULTS.app_style_weight,
+                   help="a number, or 'auto' (the default): the largest weight in [1, 30] that keeps the "
+                        "photo's structure, chosen for the pair and recorded in the PNG's settings")
     p.add_argument("--tv-weight", type=_non_negative, default=DEFAULTS.tv_weight)
     p.add_argument("--color", choices=COLOR_MODES, default="none",
                    help="keep the photo's colours: swap or luminance; or recolour the painting "
@@ -176,8 +177,10 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
 def _progress(total: int, quiet: bool, also=None):
     """Return (callback, close): a tqdm bar with the current loss terms; ``also(info)`` runs first.
 
-    Steps of a style weight that "auto" tries (``info.probe``) only show in the bar's text: the
-    kept try's steps are in the result's history, not counted twice and not saved as snapshots.
+    Steps of a style weight that "auto" tries (``info.probe``) only show in the bar's text (and
+    ``also`` sees them: the snapshot writer holds them until a weight is chosen). The kept try is the run's first level, so the bar jumps over its
+    steps when the next level starts; ``close(done)`` moves it to ``done`` steps (a run of one
+    level is all one try).
     """
     bar = None
     if not quiet:
@@ -186,18 +189,24 @@ def _progress(total: int, quiet: bool, also=None):
         bar = tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
 
     def callback(info) -> None:
+        if also is not None:
+            also(info)
         if info.probe is not None:  # "auto" trying a style weight: the run's steps start once it is chosen
             if bar is not None:
                 bar.set_postfix_str(f"choosing the style weight: trying {info.probe:g}, step {info.step}")
             return
-        if also is not None:
-            also(info)
         if bar is not None:
             r = info.record
             bar.set_postfix_str(f"loss {r.total:.3g} (content {r.content:.3g}, style {r.style:.3g}, tv {r.tv:.3g})")
-            bar.update(1)
+            bar.update(max(1, info.step - bar.n))  # after "auto": the kept try's steps too
 
-    return callback, (bar.close if bar is not None else lambda: None)
+    def close(done: int | None = None) -> None:
+        if bar is not None:
+            if done is not None and done > bar.n:
+                bar.update(done - bar.n)
+            bar.close()
+
+    return callback, close
 
 
 def _inputs(args) -> dict[str, str | None]:
@@ -279,6 +288,7 @@ def _stylize(args) -> int:
         sources["mask"] = str(args.mask)
     snapshots = snapshot_writer(out, args.save_every, lambda params: metadata(params or {}, sources))
     callback, close = _progress(args.steps, args.quiet, snapshots)
+    result = None
     try:
         interrupts.check()  # an interrupt that a library caught while loading is still one
         init = args.init if args.init_image is None else args.init_image
@@ -291,7 +301,9 @@ def _stylize(args) -> int:
                                     init=init, seed=args.seed, callback=callback, pyramid=args.pyramid,
                                     precision=args.precision, threads=args.threads, **args.extra)
     finally:
-        close()
+        close(len(result.history) if result is not None else None)
+    if result is not None:
+        snapshots(None, result.params)  # a run of one level: its snapshots were all a try's
     if result.status == "interrupted" and not result.history:
         raise KeyboardInterrupt  # before the first step: the start image is no result to save
     with interrupts.deferred(raise_after=False) as held:  # a Ctrl-C now waits until the file is whole

@@ -41,7 +41,11 @@ class Defaults:
     optimizer: str = "lbfgs"
     lr: float | None = None  # None: 1.0 for L-BFGS (its line search scales the step), 0.02 for Adam
     content_weight: float = 1.0
-    style_weight: float = 30.0
+    style_weight: float = 30.0  # also the first weight "auto" tries, the top of its range
+    # The command line and the playground start from "auto" (nstutils.balance): at 30, 25 of the
+    # 32 sample pairs lose their photo's main shapes (docs/contact_sheet_*.jpg). stylize() keeps
+    # the number, which the notebooks teach and compute with.
+    app_style_weight: float | str = "auto"
     tv_weight: float = 1.0
     tv_kind: str = "squared"
     content_layers: tuple[str, ...] = ("relu4_2",)

@@ -93,21 +93,42 @@ def save_or_rescue(img: Tensor, out: Path, metadata: dict[str, str]) -> tuple[Pa
 
 
 def snapshot_writer(out: Path, every: int | None, meta: Callable[[dict | None], dict[str, str]]):
-    """Return a function of a StepInfo that writes OUT_stepNNNN.png every ``every`` steps.
+    """Return ``write(info)``, which writes OUT_stepNNNN.png every ``every`` steps of a run.
 
     Each snapshot is written when it is taken (atomically), so a killed run leaves them on disk.
-    A snapshot that cannot be written prints one warning and the run goes on.
+    While ``style_weight="auto"`` tries weights (``info.probe`` set), each try's snapshots are
+    written too (with the weight tried in their settings) and kept in memory: the kept try is the
+    run's first level, so once the weight is chosen, at the run's next step or by
+    ``write(None, params)`` with the finished result's params (a run of one level is all one
+    try), its snapshots are written again over those of the tries not kept. A snapshot that
+    cannot be written prints one warning and the run goes on.
     """
-    failed = []
+    failed, held = [], {}  # held: the tried weight -> [(step, image, params), ...]
 
-    def write(info) -> None:
-        if not every or info.step % every or failed:
+    def save(step: int, image, params) -> None:
+        if failed:
             return
         try:
-            save_image(info.image, snapshot_path(out, info.step), metadata=meta(info.params))
+            save_image(image, snapshot_path(out, step), metadata=meta(params))
         except OSError as err:
             failed.append(err)
-            print(f"\nwarning: could not write snapshot {snapshot_path(out, info.step).name} "
+            print(f"\nwarning: could not write snapshot {snapshot_path(out, step).name} "
                   f"({err.strerror or err}); no more snapshots, the run goes on", file=sys.stderr)
+
+    def write(info, params: dict | None = None) -> None:
+        due = bool(every) and info is not None and info.step % every == 0
+        if info is not None and info.probe is not None:
+            if due:
+                snap = (info.step, info.image.detach().cpu().clone(), {**(info.params or {}), "style_weight": info.probe})
+                held.setdefault(info.probe, []).append(snap)
+                save(*snap)
+            return
+        if held:  # the weight is chosen: its try was the first level, and its snapshots are the run's
+            chosen = ((info.params if info is not None else params) or {}).get("style_weight")
+            for step, image, try_params in held.get(chosen, []):
+                save(step, image, try_params)
+            held.clear()
+        if due:
+            save(info.step, info.image, info.params)
 
     return write

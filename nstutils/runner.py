@@ -33,7 +33,7 @@ class Settings:
     style: str = ""
     size: int = 256
     content_weight: float = DEFAULTS.content_weight
-    style_weight: float | str = DEFAULTS.style_weight  # a number, or "auto" (nstutils.balance)
+    style_weight: float | str = DEFAULTS.app_style_weight  # a number, or "auto" (nstutils.balance)
     tv_weight: float = DEFAULTS.tv_weight
     content_layer: str = DEFAULTS.content_layers[0]
     style_layers: tuple[tuple[str, float], ...] = tuple((n, 1.0) for n in DEFAULTS.style_layers)

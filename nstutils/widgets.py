@@ -163,8 +163,8 @@ class Playground:
             "content": self.pickers["content"].dropdown, "style": self.pickers["style"].dropdown,
             "content_upload": self.pickers["content"].upload, "style_upload": self.pickers["style"].upload,
             "content_weight": _log_slider("content weight", DEFAULTS.content_weight),
-            "style_weight": _log_slider("style weight", _number(DEFAULTS.style_weight)),
-            "style_weight_auto": w.Checkbox(value=DEFAULTS.style_weight == "auto", indent=False,
+            "style_weight": _log_slider("style weight", _number(DEFAULTS.app_style_weight)),
+            "style_weight_auto": w.Checkbox(value=DEFAULTS.app_style_weight == "auto", indent=False,
                                             description="auto: choose the style weight for this pair",
                                             layout=w.Layout(width="470px")),
             "tv_weight": _log_slider("TV weight", DEFAULTS.tv_weight),
@@ -400,6 +400,10 @@ class Playground:
         entry = Entry(self.history[0].number + 1 if self.history else 1, settings, result)
         self.history.insert(0, entry)
         self._show(entry)
+        if len(result.history) > self.progress.value and result.history:  # one level: all of it was a try
+            self.progress.value = len(result.history)
+            text = progress_text(len(result.history), self.progress.max, result.seconds, 1.0)
+            self.progress_text.value = f"{text}, loss {result.history[-1].total:.4g}"
         if result.params.get("style_weight_auto"):  # show the chosen weight on the slider
             self._auto_chosen = True
             try:

@@ -1,13 +1,15 @@
 """What "auto" gave up per pair: the full run at the next weight up that it tried and rejected.
 
 Usage: python scripts/auto_tradeoff.py [--size 256] [--sheet docs/contact_sheet_after.json]
+(at 384 px: --size 384 --sheet docs/contact_sheet_after_384.json, writes auto_tradeoff_384.json)
 
 For every pair of the "after" contact sheet whose chosen style weight is below the top of the
 range, the weight just above it that "auto" tried and rejected (its first level kept too little
 structure) runs to the end with the default settings. If that result still keeps S >= the
 threshold, "auto" was more careful than it needed to be on that pair, and the table says how
 much painting (P) it gave up; if not, the chosen weight was the most the threshold allowed
-among those tried. Printed, and written to docs/auto_tradeoff.json.
+among those tried. Printed, and written to docs/auto_tradeoff.json (other sizes:
+auto_tradeoff_<size>.json).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def main() -> None:
               f"S {row['structure']:.3f} P {row['painting']:.3f}{up}", flush=True)
     tried = sum(r["up"] is not None for r in out)
     print(f"{needless} of {tried} pairs would still keep S >= {STRUCTURE_THRESHOLD} at the next weight tried")
-    (ROOT / "docs/auto_tradeoff.json").write_text(json.dumps(out, indent=1) + "\n")
+    tag = "" if args.size == 256 else f"_{args.size}"
+    (ROOT / f"docs/auto_tradeoff{tag}.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """Contact sheet: every content photo of data/ with every painting, with what each result keeps.
 
-Usage: python scripts/contact_sheet.py before|after [--size 256] [--reuse]
+Usage: python scripts/contact_sheet.py before|after [--size 256] [--reuse] [--pair CONTENT STYLE ...]
 
 ``before`` runs ``nu.stylize`` with the fixed style weight 30 (the default before "auto");
 ``after`` with ``style_weight="auto"``. Every other setting is the default. Writes
 docs/contact_sheet_<which>.jpg (rows: photos, columns: paintings; under each result its
 structure kept "S", painting kept "P", see nstutils.balance, and the style weight "w") and
 docs/contact_sheet_<which>.json (the numbers), and keeps each result as a PNG with its
-settings in out/contact_sheet/<which>/. ``--reuse`` skips pairs whose PNG is already there.
+settings in out/contact_sheet/<which>/; a --size other than 256 adds "_<size>" to these
+names. ``--reuse`` skips pairs whose PNG is already there.
 Takes about 10 minutes per sheet at 256 px on a quiet 2-core CPU ("after": about 1.6x that).
 On a busy machine, ``OMP_NUM_THREADS=1`` was 3x faster per pair (threads waiting for each other).
 """
@@ -82,25 +83,36 @@ def main() -> None:
     parser.add_argument("which", choices=tuple(WEIGHTS))
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--reuse", action="store_true", help="read results already in out/contact_sheet/")
+    parser.add_argument("--pair", nargs=2, action="append", metavar=("CONTENT", "STYLE"),
+                        help="only these pairs (names without .jpg; repeat it): numbers only, no sheet")
     args = parser.parse_args()
     weight = WEIGHTS[args.which]
+    tag = "" if args.size == 256 else f"_{args.size}"  # other sizes get their own files
     load = lambda kind: {p.stem: nu.load_image(p, max_side=args.size) for p in sorted((ROOT / "data" / kind).glob("*.jpg"))}
     contents, styles = load("content"), load("style")
     extractor = nu.VGGFeatures(nu.load_vgg19(), layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
     print(f"{args.which}: style_weight={weight}, {args.size} px, {platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads", flush=True)
     rows, start = {}, time.perf_counter()
-    for c_name, c in contents.items():
-        for s_name, s in styles.items():
-            path = ROOT / "out/contact_sheet" / args.which / f"{c_name}__{s_name}.png"
-            rows[(c_name, s_name)] = r = run_pair(c, s, extractor, weight, path, args.reuse)
-            print(f"{c_name:24s} x {s_name:28s} w {r['style_weight']:7.3g}  structure {r['structure']:.3f}  "
-                  f"painting {r['painting']:.3f}  {r['seconds']:.1f} s", flush=True)
+    pairs = [tuple(p) for p in args.pair] if args.pair else [(c, s) for c in contents for s in styles]
+    for c_name, s_name in pairs:
+        if c_name not in contents or s_name not in styles:
+            parser.error(f"no pair {c_name} x {s_name}: photos {', '.join(contents)}; paintings {', '.join(styles)}")
+    for c_name, s_name in pairs:
+        path = ROOT / "out/contact_sheet" / f"{args.which}{tag}" / f"{c_name}__{s_name}.png"
+        rows[(c_name, s_name)] = r = run_pair(contents[c_name], styles[s_name], extractor, weight, path, args.reuse)
+        print(f"{c_name:24s} x {s_name:28s} w {r['style_weight']:7.3g}  structure {r['structure']:.3f}  "
+              f"painting {r['painting']:.3f}  {r['seconds']:.1f} s", flush=True)
     print(f"total {time.perf_counter() - start:.0f} s")
-    font = ImageFont.truetype(str(Path(__import__("matplotlib").get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), 11)
-    out = ROOT / f"docs/contact_sheet_{args.which}.jpg"
-    sheet(contents, styles, rows, font).save(out, quality=72, optimize=True)
     table = [{"content": c, "style": s, **{k: v for k, v in r.items() if k != "image"}} for (c, s), r in rows.items()]
+    if args.pair:
+        out = ROOT / f"docs/contact_sheet_{args.which}{tag}_pairs.json"
+        out.write_text(json.dumps(table, indent=1) + "\n")
+        print(f"wrote {out.relative_to(ROOT)}")
+        return
+    font = ImageFont.truetype(str(Path(__import__("matplotlib").get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), 11)
+    out = ROOT / f"docs/contact_sheet_{args.which}{tag}.jpg"
+    sheet(contents, styles, rows, font).save(out, quality=72, optimize=True)
     out.with_suffix(".json").write_text(json.dumps(table, indent=1) + "\n")
     print(f"wrote {out.relative_to(ROOT)} ({out.stat().st_size // 1024} KB)")
 

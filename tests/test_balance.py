@@ -205,7 +205,7 @@ def test_cli_parses_auto_and_numbers():
     assert parse("--style-weight", "auto").style_weight == "auto"
     assert parse("--style-weight", "AUTO").style_weight == "auto"
     assert parse("--style-weight", "12.5").style_weight == 12.5
-    assert parse().style_weight == nu.DEFAULTS.style_weight
+    assert parse().style_weight == nu.DEFAULTS.app_style_weight == "auto"
     for bad in ("-1", "lots"):
         with pytest.raises(SystemExit):
             parse("--style-weight", bad)
@@ -217,6 +217,7 @@ def test_playground_auto_moves_the_slider_and_a_hand_move_unticks_it(extractor, 
     app = Playground(data=DATA, device="cpu", extractor=extractor, size=48, steps=2,
                      out_dir=tmp_path, refresh_s=0.0, plot_s=60.0)
     c = app.controls
+    c["style_weight_auto"].value = False
     c["style_weight_auto"].value = True
     assert app.settings().style_weight == "auto" and "style auto" in app.settings().summary()
     result = app.run()
@@ -225,4 +226,4 @@ def test_playground_auto_moves_the_slider_and_a_hand_move_unticks_it(extractor, 
     c["style_weight"].value = 3.0
     assert not c["style_weight_auto"].value and app.settings().style_weight == 3.0
     c["reset"].click()
-    assert c["style_weight_auto"].value == (nu.DEFAULTS.style_weight == "auto")
+    assert c["style_weight_auto"].value  # the default

@@ -84,7 +84,7 @@ def test_progress_bar_shows_auto_tries_without_counting_or_saving_them(capsys):
     from nstutils.optimize import StepInfo, StepRecord
 
     saved = []
-    callback, close = _progress(10, quiet=False, also=lambda info: saved.append(info.step))
+    callback, close = _progress(10, quiet=False, also=lambda info: info.probe is None and saved.append(info.step))
     record = StepRecord(step=1, total=1.0, content=0.5, style=0.5, tv=0.0, seconds=0.1)
     image = torch.zeros(1, 3, 4, 4)
     for step in (1, 2):
@@ -92,4 +92,45 @@ def test_progress_bar_shows_auto_tries_without_counting_or_saving_them(capsys):
     assert saved == [] and "trying 30, step 2" in capsys.readouterr().err
     callback(StepInfo(3, 10, record, image))
     close()
-    assert saved == [3] and "1/10" in capsys.readouterr().err  # the bar counts the run's steps only
+    # the kept try (steps 1-2) is the run's first level: the bar jumps over it, without snapshots
+    assert saved == [3] and "3/10" in capsys.readouterr().err
+
+
+def test_progress_bar_ends_at_the_steps_done_when_the_run_was_one_try(capsys):
+    from nstutils.cli import _progress
+    from nstutils.optimize import StepInfo, StepRecord
+
+    callback, close = _progress(4, quiet=False)
+    record = StepRecord(step=1, total=1.0, content=0.5, style=0.5, tv=0.0, seconds=0.1)
+    for step in range(1, 5):  # one level: the run is the kept try, all of whose steps are a try's
+        callback(StepInfo(step, 4, record, torch.zeros(1, 3, 4, 4), probe=3.58))
+    close(4)
+    assert "4/4" in capsys.readouterr().err
+
+
+def test_snapshots_of_auto_tries_wait_for_the_chosen_weight(tmp_path):
+    from nstutils.optimize import StepInfo, StepRecord
+    from nstutils.outputs import snapshot_path, snapshot_writer
+
+    out = tmp_path / "o.png"
+    write = snapshot_writer(out, 2, lambda params: {"w": str((params or {}).get("style_weight"))})
+    record = StepRecord(step=1, total=1.0, content=0.5, style=0.5, tv=0.0, seconds=0.1)
+    info = lambda step, value, probe, w: StepInfo(step, 6, record, torch.full((1, 3, 4, 4), value), {"style_weight": w}, probe)
+    for probe, value in ((30.0, 0.9), (5.48, 0.2)):  # 30 is rejected, 5.48 kept
+        for step in (1, 2, 3, 4):
+            write(info(step, value, probe, "auto"))
+    assert nu.read_metadata(snapshot_path(out, 4))["w"] == "5.48"  # written when taken, as the try goes
+    for probe, value in ((12.8, 0.7),):  # tried after 5.48 and rejected at step 2
+        write(info(2, value, probe, "auto"))
+    assert nu.read_metadata(snapshot_path(out, 2))["w"] == "12.8"
+    write(info(5, 0.5, None, 5.48))  # the run goes on from the kept try
+    write(info(6, 0.5, None, 5.48))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o_step0002.png", "o_step0004.png", "o_step0006.png"]
+    for step in (2, 4):  # the kept try's, written again
+        assert nu.read_metadata(snapshot_path(out, step))["w"] == "5.48"
+        assert nu.load_image(snapshot_path(out, step)).mean().item() == pytest.approx(0.2, abs=0.01)
+    one = snapshot_writer(tmp_path / "one.png", 2, lambda params: {})
+    for step in (1, 2):
+        one(info(step, 0.2, 12.8, "auto"))
+    one(None, {"style_weight": 12.8})  # a one-level run ends inside its kept try
+    assert snapshot_path(tmp_path / "one.png", 2).is_file()

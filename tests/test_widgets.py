@@ -98,7 +98,7 @@ def test_check_upload_explains_unusable_files():
 
 def test_settings_defaults_come_from_DEFAULTS():
     kw = Settings().stylize_kwargs()
-    assert kw["style_weight"] == nu.DEFAULTS.style_weight
+    assert kw["style_weight"] == nu.DEFAULTS.app_style_weight == "auto"
     assert kw["style_layers"] == nu.DEFAULTS.style_layers
     assert kw["content_layers"] == nu.DEFAULTS.content_layers
     with pytest.raises(ValueError, match="no style layer"):
@@ -144,6 +144,7 @@ def test_app_has_the_promised_parts(app):
     assert isinstance(app.preview, ipywidgets.Image) and app.preview.value
     assert isinstance(app.widget, ipywidgets.Box)
     assert isinstance(app.controls["style_weight"], ipywidgets.FloatLogSlider)
+    assert app.controls["style_weight_auto"].value  # "auto" first; its slider starts at the top of the range
     assert app.controls["style_weight"].value == nu.DEFAULTS.style_weight
     assert app.controls["stop"].disabled and not app.controls["run"].disabled
 
