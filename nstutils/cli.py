@@ -177,10 +177,10 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
 def _progress(total: int, quiet: bool, also=None):
     """Return (callback, close): a tqdm bar with the current loss terms; ``also(info)`` runs first.
 
-    Steps of a style weight that "auto" tries (``info.probe``) only show in the bar's text (and
-    ``also`` sees them: the snapshot writer holds them until a weight is chosen). The kept try is the run's first level, so the bar jumps over its
-    steps when the next level starts; ``close(done)`` moves it to ``done`` steps (a run of one
-    level is all one try).
+    Steps of a style weight that "auto" tries (``info.probe``) only show in the bar's text;
+    ``also`` sees them too (outputs.snapshot_writer). The kept try is the run's first level, so
+    the bar jumps over its steps when the next level starts, and ``close(done)`` moves it to
+    ``done`` steps (a run of one level is all one try).
     """
     bar = None
     if not quiet:
@@ -352,6 +352,8 @@ def _report(result, out: Path, written: Path, error: OSError | None, signal: str
             saved_loss: dict | None = None) -> int:
     """Print the one-line summary; return the exit code."""
     loss = f"loss {result.loss['total']:.4g}" if result.loss else "loss not measured"
+    if result.params.get("style_weight_auto"):  # the number to give --style-weight for the same run
+        loss += f", style weight {result.params['style_weight']:.3g} (auto)"
     h, w = result.image.shape[-2:]
     status = "interrupted" if signal and result.status != "interrupted" else result.status
     note = "" if result.status == "completed" else f" ({result.message})"

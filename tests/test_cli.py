@@ -24,6 +24,7 @@ def test_stylize_end_to_end(tmp_path):
     assert last.startswith("completed: 4 steps in") and str(out) in last
     loss = read_result(out).loss
     assert f"loss {loss['total']:.4g}" in last  # the loss of the image saved, not of the one before
+    assert f"style weight {read_result(out).params['style_weight']:.3g} (auto)" in last  # the default
     img = nu.load_image(out)
     assert img.shape[-2:] == (48, 41)
     assert (tmp_path / "out_step0002.png").is_file() and (tmp_path / "out_step0004.png").is_file()
