@@ -109,7 +109,7 @@ def test_progress_bar_ends_at_the_steps_done_when_the_run_was_one_try(capsys):
     assert "4/4" in capsys.readouterr().err
 
 
-def test_snapshots_of_auto_tries_wait_for_the_chosen_weight(tmp_path):
+def test_snapshots_of_auto_tries_are_written_and_the_kept_one_rewritten(tmp_path):
     from nstutils.optimize import StepInfo, StepRecord
     from nstutils.outputs import snapshot_path, snapshot_writer
 
