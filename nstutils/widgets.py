@@ -378,6 +378,7 @@ class Playground:
 
     def _on_step(self, info: StepInfo) -> None:
         if info.probe is not None:  # "auto" trying a weight at the first level: show it, plot only the run
+            self.progress.value = info.step  # with one level the try is the whole run: the bar must move
             self.progress_text.value = f"choosing the style weight: trying {info.probe:g}, step {info.step}"
             if time.perf_counter() - self._last["preview"] >= self.refresh_s:
                 self.preview.value = image_bytes(info.image, "jpeg")
@@ -400,7 +401,7 @@ class Playground:
         entry = Entry(self.history[0].number + 1 if self.history else 1, settings, result)
         self.history.insert(0, entry)
         self._show(entry)
-        if len(result.history) > self.progress.value and result.history:  # one level: all of it was a try
+        if result.history:  # the last step seen may have been a try's ("auto" with one level)
             self.progress.value = len(result.history)
             text = progress_text(len(result.history), self.progress.max, result.seconds, 1.0)
             self.progress_text.value = f"{text}, loss {result.history[-1].total:.4g}"

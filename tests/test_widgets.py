@@ -195,7 +195,11 @@ def test_preview_and_plot_change_while_running(app):
     assert "Run 1" in app.status.value and not app.controls["save"].disabled
 
 
-def test_stop_button_stops_a_background_run_within_a_few_steps(app):
+@pytest.mark.parametrize("forecast", [1.0, 0.0])  # "auto" at one level: 30 kept (the run is one try), or none
+def test_stop_button_stops_a_background_run_within_a_few_steps(app, monkeypatch, forecast):
+    import nstutils.balance
+
+    monkeypatch.setattr(nstutils.balance, "structure_forecast", lambda content, first: forecast)
     app.controls["steps"].value = 500
     app.controls["run"].click()
     assert wait_until(lambda: app.progress.value >= 2), app.status.value
