@@ -2,6 +2,7 @@
 
     python benchmarks/levels.py                         # the default split at 512 px
     python benchmarks/levels.py --split 72,48,24 96,36,12 --size 512
+    python benchmarks/levels.py --first-step torch grey   # L-BFGS's first step: torch's, then ours
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/levels.py   # AVX2-class approximation
 
 For each split (the steps of each pyramid level, coarsest first) one ``nu.stylize`` of Tübingen x
@@ -9,6 +10,9 @@ The Starry Night at the defaults, reporting per level: steps, forward+backward e
 line search may need more than one per step), seconds, seconds per evaluation; then the run's
 seconds, the fp32 loss of the saved PNG (the score of benchmarks/bench.py) and the run's seconds in
 textbook-step times (one step of bench.py's baseline loop, timed in this same run).
+``--first-step`` runs each split with the first L-BFGS step of every level as torch starts it
+("torch": lr / |g|_1) and as nstutils does ("grey": about one grey level per pixel value;
+optimize.LBFGS_FIRST_CHANGE), alternating, so the two compare within one run.
 """
 
 from __future__ import annotations
@@ -80,6 +84,8 @@ def main(argv=None):
                     help="steps per level, coarsest first, e.g. 72,48,24 (default: the package's split)")
     ap.add_argument("--textbook-steps", type=int, default=4, help="baseline steps timed (0: skip)")
     ap.add_argument("--factor", type=float, help="the pyramid's factor between levels (default: the package's, 2)")
+    ap.add_argument("--first-step", nargs="+", choices=("torch", "grey"), default=["grey"],
+                    help="L-BFGS's first step at each level: torch's own or nstutils' (default)")
     ap.add_argument("--save", metavar="DIR", help="save each result as DIR/<split>.png")
     ap.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = ap.parse_args(argv)
@@ -97,15 +103,19 @@ def main(argv=None):
     out = []
     if args.factor:
         pyramid.PYRAMID_FACTOR = args.factor  # read by pyramid_sizes at each call
-    for split in args.split:
+    first_changes = {"torch": None, "grey": optimize.LBFGS_FIRST_CHANGE}
+    for split, first in [(sp, f) for sp in args.split for f in args.first_step]:
+        optimize.LBFGS_FIRST_CHANGE = first_changes[first]  # read by _make_optimizer at each level
         r = run_split(content, style, extractor, split, score)
         image = r.pop("image")
-        name = "-".join(map(str, r["split"]))
+        name = "-".join(map(str, r["split"])) + ("" if args.first_step == ["grey"] else f"_{first}")
+        r["first_step"] = first
         if args.save:
             Path(args.save).mkdir(parents=True, exist_ok=True)
             nu.save_image(image, Path(args.save) / f"{name}.png")
         ratio = f" = {r['seconds'] / step:.1f} textbook steps" if step else ""
-        print(f"split {name}: {r['seconds']:.1f} s{ratio}, loss {r['loss']:.4f}", flush=True)
+        print(f"split {name}: {r['seconds']:.1f} s{ratio}, loss {r['loss']:.4f}"
+              f" ({sum(lv['evaluations'] for lv in r['levels'])} evaluations)", flush=True)
         for lv in r["levels"]:
             per = f"{lv['per_evaluation']:.3f}" if lv["per_evaluation"] else "-"
             print(f"   {lv['size'][0]:4d}x{lv['size'][1]:<4d} {lv['steps']:4d} steps "

@@ -61,6 +61,13 @@ class Defaults:
 DEFAULTS = Defaults()
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 LBFGS_MAX_EVAL = 26  # function evaluations per L-BFGS step: 1 + torch's 25 line-search tries
+# The first L-BFGS step of a run or pyramid level has no curvature to go by: torch tries the step
+# t = lr / |g|_1 along -g, whose changes add up to lr over all pixel values (at 512 px, 1/2300 of a
+# grey level each), and its line search then spent 4-5 evaluations growing it (5 of the 512 px
+# level's 29). We start that step at most one grey level per value on average, lr * n / 255 for n
+# values, and keep lr after it: 2-4 evaluations fewer per level, final loss as before (see README;
+# None: torch's own first step, which benchmarks/levels.py --first-step torch measures).
+LBFGS_FIRST_CHANGE: float | None = 1 / 255
 
 
 @dataclass(frozen=True)
@@ -336,8 +343,11 @@ def _make_optimizer(name: str, img: Tensor, lr: float, history: int) -> torch.op
         # both optimizers (Gatys et al. used L-BFGS with up to 1000 iterations). max_eval must be
         # explicit: torch's default, max_iter * 5 // 4 = 1, leaves the line search no evaluation to
         # backtrack with, so one rejected trial step would freeze the image for every later step.
-        return torch.optim.LBFGS([img], lr=lr, max_iter=1, max_eval=LBFGS_MAX_EVAL,
-                                 history_size=history, line_search_fn="strong_wolfe")
+        first = lr if LBFGS_FIRST_CHANGE is None else lr * LBFGS_FIRST_CHANGE * img.numel()
+        opt = torch.optim.LBFGS([img], lr=first, max_iter=1,
+                                max_eval=LBFGS_MAX_EVAL, history_size=history, line_search_fn="strong_wolfe")
+        opt.param_groups[0]["lr_after_first"] = lr  # _Run._step sets it after the first step
+        return opt
     return torch.optim.Adam([img], lr=lr)
 
 
@@ -539,6 +549,8 @@ class _Run:
         if governor is not None:
             governor.start()
         self.opt.step(self.closure)
+        group = self.opt.param_groups[0]
+        group["lr"] = group.pop("lr_after_first", group["lr"])  # L-BFGS: see LBFGS_FIRST_CHANGE
         if governor is not None:
             governor.stop(self.progress.done + 1)  # before the callback: only the step itself counts
         if self.optimizer == "adam":

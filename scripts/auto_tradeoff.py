@@ -1,7 +1,7 @@
 """What "auto" gave up per pair: the full run at the next weight up that it tried and rejected.
 
 Usage: python scripts/auto_tradeoff.py [--size 256] [--sheet docs/contact_sheet_after.json]
-(at 384 px: --size 384 --sheet docs/contact_sheet_after_384.json, writes auto_tradeoff_384.json)
+(at 384 px: --size 384 --sheet docs/contact_sheet_after_384_pairs.json, writes auto_tradeoff_384.json)
 
 For every pair of the "after" contact sheet whose chosen style weight is below the top of the
 range, the weight just above it that "auto" tried and rejected (its first level kept too little

@@ -164,3 +164,30 @@ def test_lbfgs_does_not_re_evaluate_the_accepted_point(content, style, vgg):
     nu.stylize(content, style, ex, steps=12)
     evaluations = ex.calls - 2  # two calls compute the targets
     assert evaluations <= 1.5 * 12  # without the reuse: at least 2 per step
+
+
+def test_lbfgs_first_step_starts_near_a_grey_level_and_keeps_lr_after(content, style, vgg, monkeypatch):
+    """torch's first L-BFGS step, lr / |g|_1, is so small for our losses that its line search needs
+    several evaluations to grow it; ours starts at lr * n / 255 and then uses lr as given."""
+    from nstutils import optimize
+
+    def first_step_evaluations(first_change):
+        monkeypatch.setattr(optimize, "LBFGS_FIRST_CHANGE", first_change)
+        ex, lrs = _Counting(vgg), []
+        real = optimize._make_optimizer
+
+        def spy(*args):
+            opt = real(*args)
+            lrs.append(opt.param_groups)
+            return opt
+        monkeypatch.setattr(optimize, "_make_optimizer", spy)
+        marks = []
+        nu.stylize(content, style, ex, steps=3, pyramid=False, lr=0.5, callback=lambda i: marks.append(ex.calls))
+        assert [g[0]["lr"] for g in lrs] == [0.5] and "lr_after_first" not in lrs[0][0]
+        return marks[0] - 2  # two calls compute the targets
+
+    grey = optimize.LBFGS_FIRST_CHANGE
+    torchs, ours = first_step_evaluations(None), first_step_evaluations(grey)
+    assert ours <= 2 < torchs, (ours, torchs)
+    opt = optimize._make_optimizer("lbfgs", content.clone().requires_grad_(True), 0.5, 10)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5 * grey * content.numel())
