@@ -99,7 +99,12 @@ STRUCTURE_THRESHOLD = 0.6
 # the contact sheet at 256 px: final - forecast was -0.007 to +0.082 (sd 0.024); S of the first
 # level's image itself fell short by +0.058 to +0.266 (sd 0.054) and would have asked for far
 # less style than needed (scripts/structure_by_level.py, docs/structure_by_level.json). So a try
-# must forecast threshold + margin; a run of one level is its own forecast.
+# must forecast threshold + margin; a run of one level is its own forecast. With three levels
+# (512 px, all 32 pairs: docs/contact_sheet_after_512.json) the finer two mostly repair more,
+# +0.004 to +0.142 (mean 0.063), but not always: a margin of -0.02 there left Arches x Picabia
+# at S 0.578 from a forecast of 0.586 (docs/forecast_margin_trial_512.json), and Grace Hopper x
+# The Scream would end at 0.570 from 0.579 (docs/auto_tradeoff_512.json). So one margin serves
+# every number of levels.
 FORECAST_MARGIN = 0.01
 AUTO_RANGE = (1.0, 30.0)  # the search's style weights: 30 was the fixed default before "auto"
 AUTO_PROBES = 4  # first levels run at most, one per weight tried
