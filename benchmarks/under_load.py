@@ -4,10 +4,16 @@
     python benchmarks/under_load.py --threads 2 auto # before/after: torch's fixed 2 threads, then "auto"
     python benchmarks/under_load.py --size 256 --competitors 1 2
     python benchmarks/under_load.py --env OMP_WAIT_POLICY=PASSIVE --env OMP_NUM_THREADS=1
+    python benchmarks/under_load.py --threads auto 1 --own-session  # busy loops in a session of their own
 
 Each measurement is a fresh process that runs the default ``nu.stylize`` (Tübingen x The Starry
 Night) and prints its seconds and the CPU time it got; "loaded" runs start N competing processes
 first (each a Python busy loop, as a browser or another kernel would be) and stop them after.
+Where the system shares the cores matters: by default the busy loops run in this session, so the
+scheduler shares the cores among all threads (as for a job started from the same terminal or
+kernel); ``--own-session`` starts them in a new session, which Linux's autogroup scheduling
+treats as another program and gives an equal share whatever its thread count (as for a browser
+started from the desktop).
 Thread counts and OpenMP's wait policy are read once when torch loads its OpenMP runtime, so a
 setting can only be compared in a fresh process: ``--env`` passes it to the measured run.
 ``--threads`` runs the whole comparison once per setting of ``stylize(threads=...)`` (a number,
@@ -23,7 +29,9 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,18 +53,26 @@ print(json.dumps(dict(seconds=time.perf_counter() - t0, cpu=(r1.ru_utime - r0.ru
 """
 
 
-def run_once(size: int, competitors: int, env: dict[str, str], threads="auto") -> dict:
-    """One default run in a fresh process, beside ``competitors`` busy loops; its JSON line."""
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(competitors)]
+@contextmanager
+def busy_loops(n: int, own_session: bool = False) -> Iterator[None]:
+    """Run the body beside ``n`` Python busy loops (in a session of their own with ``own_session``)."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=own_session)
+            for _ in range(n)]
     try:
         time.sleep(0.5 if busy else 0)  # let the competitors get going
-        code = CHILD.format(here=str(HERE), size=size, threads=threads)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={**os.environ, **env})
+        yield
     finally:
         for p in busy:
             p.kill()
             p.wait()
+
+
+def run_once(size: int, competitors: int, env: dict[str, str], threads="auto", own_session=False) -> dict:
+    """One default run in a fresh process, beside ``competitors`` busy loops; its JSON line."""
+    with busy_loops(competitors, own_session):
+        code = CHILD.format(here=str(HERE), size=size, threads=threads)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, **env})
     row = json.loads(out.stdout.strip().splitlines()[-1])
     row.update(competitors=competitors, cpu_share=row["cpu"] / row["seconds"])
     return row
@@ -70,13 +86,16 @@ def main(argv=None) -> int:
                     help="environment of the measured runs (repeatable)")
     ap.add_argument("--threads", nargs="+", default=["auto"], type=lambda v: v if v == "auto" else int(v),
                     help="stylize(threads=...) settings to compare, each quiet and loaded (default: auto)")
+    ap.add_argument("--own-session", action="store_true",
+                    help="start the busy loops in a session of their own (another program, to the scheduler)")
     args = ap.parse_args(argv)
     env = dict(kv.split("=", 1) for kv in args.env)
     sys.path.insert(0, str(HERE))
     from bench import machine  # the same CPU description as bench.py
 
     here = machine()
-    print(f"machine: {here}; env {env or 'default'}", flush=True)
+    print(f"machine: {here}; env {env or 'default'}; busy loops in "
+          f"{'their own session' if args.own_session else 'this session'}", flush=True)
     rows, first_quiet = [], None
     for threads in args.threads:
         quiet = run_once(args.size, 0, env, threads)
@@ -86,7 +105,7 @@ def main(argv=None) -> int:
               f"{quiet['threads']} threads, {quiet['precision']}, changes {quiet['thread_changes']}", flush=True)
         rows.append(quiet)
         for n in args.competitors:
-            row = run_once(args.size, n, env, threads)
+            row = run_once(args.size, n, env, threads, args.own_session)
             row.update(setting=threads, ratio=row["seconds"] / quiet["seconds"],
                        ratio_to_first_quiet=row["seconds"] / first_quiet)
             rows.append(row)
@@ -94,8 +113,8 @@ def main(argv=None) -> int:
                   f"its quiet time ({row['ratio_to_first_quiet']:.2f}x the first quiet time), "
                   f"CPU share {row['cpu_share']:.2f} cores, changes {row['thread_changes']}", flush=True)
     (HERE / "results").mkdir(exist_ok=True)
-    path = HERE / "results" / f"under_load_{args.size}.json"
-    path.write_text(json.dumps(dict(machine=here, env=env, rows=rows), indent=1))
+    path = HERE / "results" / f"under_load_{args.size}{'_own_session' if args.own_session else ''}.json"
+    path.write_text(json.dumps(dict(machine=here, env=env, own_session=args.own_session, rows=rows), indent=1))
     print(f"wrote {path}")
     return 0
 

@@ -158,8 +158,9 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default=DEFAULTS.precision,
                    help="bf16 runs the network in bfloat16 where the device supports it natively")
     p.add_argument("--threads", type=_threads, default=DEFAULTS.threads,
-                   help="CPU threads: auto uses all of them while the run gets its cores and fewer "
-                        "while another program takes them; or a number")
+                   help="CPU threads: auto uses all of them while the run gets its cores, and one more "
+                        "or fewer (whichever gets more CPU time) while another program takes them; "
+                        "or a number")
     p.add_argument("--estimate", action="store_true",
                    help="print the estimated peak memory and the available memory, and exit")
     p.add_argument("--save-every", type=_positive_int, default=None, metavar="N",

@@ -55,7 +55,8 @@ class Defaults:
     lbfgs_history: int = 100
     pyramid: bool = True  # coarse-to-fine from 128 px (False: the textbook single-size run)
     precision: str = "auto"  # bf16 convolutions where the device runs them natively, else fp32
-    threads: int | str = "auto"  # CPU threads: all while the run gets its cores, fewer when crowded
+    threads: int | str = "auto"  # CPU threads: all while the run gets its cores; when crowded, one
+    # more or fewer, whichever gets more CPU time (nstutils.threads)
 
 
 DEFAULTS = Defaults()
@@ -386,7 +387,8 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
         precision: "fp32", "bf16" (convolutions in bfloat16, losses in float32) or "auto"
             (bf16 where the device runs it natively; see :mod:`nstutils.device`).
         threads: CPU threads of the run: a number, "auto" (all of torch's threads while the run
-            gets its cores, fewer while another program takes them), or a schedule
+            gets its cores; one more or fewer while another program takes them, whichever gets
+            more CPU time), or a schedule
             [[0, n], [step, n], ...] to replay (``params["thread_schedule"]`` of a run; see
             :mod:`nstutils.threads`). torch's thread count is restored when the run ends.
         max_memory: bytes the run may use; None: what the device has free. A run whose

@@ -1,4 +1,5 @@
-"""How many CPU threads a run uses: all of them while it gets its cores, fewer while it does not.
+"""How many CPU threads a run uses: all of them while it gets its cores; when it does not, one
+more than the cores or fewer than them, whichever gets more CPU time.
 
 torch runs each operation on a team of OpenMP threads that wait for each other when the
 operation ends. When another program takes one of the cores (a browser, a second kernel), one
@@ -7,11 +8,23 @@ threads beside one busy process took 2.7x its quiet time (256 px, 2 cores, AVX2,
 ``benchmarks/under_load.py``), while one thread took 1.6x. OpenMP's passive wait policy only
 partly helps (1.8x), slows the quiet run by 1.4x, and can only be set before torch loads.
 
+What helps depends on how the system shares the cores. Where it shares them among threads
+(one scheduler queue for both programs: a competitor started from the same terminal or
+kernel), a team of one thread more than the cores gets more of them (3 threads beside one busy
+loop on 2 cores: 1.33 cores, against 1.21 for 2 threads and 1.0 for one), and GNU OpenMP, seeing
+more threads than cores, spins only briefly before it sleeps: 512 px steps took 1.26-1.45x their
+quiet time on 2 threads, against 1.59-1.91x on one thread (``benchmarks/thread_counts.py``).
+Where it shares them among programs (Linux's autogroup gives each login session an equal share:
+a browser started from the desktop), the run gets one core whatever its thread count (512 px:
+3 threads took 1.03x the time of one). The governor tells the two apart by measuring.
+
 So ``stylize(threads="auto")`` measures the CPU time the run got over each window of whole steps
 (at least :data:`WINDOW_SECONDS`): when the run got clearly less than one core per thread, it
-drops to the cores it did get; after :data:`PROBE_SECONDS` a reduced run tries all its threads
-again and keeps them if it gets them (each failed try doubles the wait, so that a competitor
-that stays costs little, and one that leaves is noticed soon).
+tries one thread more than its cores for a window and keeps that if it got clearly more CPU
+time than the cores it got before (:data:`MORE_MARGIN`); otherwise it drops to those cores.
+After :data:`PROBE_SECONDS` it tries its own thread count again and keeps it if it gets its
+cores (each failed try doubles the wait, so that a competitor that stays costs little, and one
+that leaves is noticed soon).
 
 Results depend on the thread count, bit for bit (a float sum in another order), so a run records
 its schedule, [[step, threads], ...] from step 0 (``params["thread_schedule"]``), and
@@ -32,6 +45,7 @@ WINDOW_SECONDS = 1.0  # a measurement covers whole steps and at least this much 
 PROBE_SECONDS = 15.0  # a reduced run tries all its threads again after this long, then
 MAX_PROBE_SECONDS = 120.0  # ... twice as long after each try that failed, up to this
 SHARE_MARGIN = 0.5  # cores short of one per thread before the run counts as crowded
+MORE_MARGIN = 0.1  # cores above the fallback that one thread more than the cores must get to stay
 
 
 def _count(n) -> bool:
@@ -61,9 +75,12 @@ class ThreadGovernor:
     The run calls ``start()`` before each optimizer step and ``stop()`` after it, so that only
     the steps are measured (not a callback drawing a picture on one thread). Once the measured
     steps add up to WINDOW_SECONDS, share = (CPU seconds of the process) / (wall seconds) over
-    them; with t threads and share < t - SHARE_MARGIN it sets t = max(1, round(share)); a reduced
-    run tries ``max_threads`` again after PROBE_SECONDS, doubled after each failed try (at most
-    MAX_PROBE_SECONDS). The clocks and ``set_threads`` are injectable for tests.
+    them. On t <= ``max_threads`` threads with share < t - SHARE_MARGIN the run is crowded: with
+    t = ``max_threads`` it runs the next window on t + 1 threads and keeps them if that window's
+    share is at least max(1, round(share)) + MORE_MARGIN, else it sets that count; below
+    ``max_threads`` it sets that count directly. A changed run tries ``max_threads`` again after
+    PROBE_SECONDS, doubled after each failed try (at most MAX_PROBE_SECONDS). The clocks and
+    ``set_threads`` are injectable for tests.
     """
 
     max_threads: int
@@ -76,7 +93,8 @@ class ThreadGovernor:
     _begun: float = 0.0
     _step: tuple[float, float] = (0.0, 0.0)  # clock and CPU clock at start()
     _window: tuple[float, float] = (0.0, 0.0)  # wall and CPU seconds measured so far
-    _reduced_at: float | None = None
+    _changed_at: float | None = None  # when the run left max_threads (None: it runs on them)
+    _fallback: int | None = None  # set while a window runs on max_threads + 1: the count if that fails
     _probing: bool = False
     _wait: float = PROBE_SECONDS
 
@@ -99,15 +117,21 @@ class ThreadGovernor:
             return self.threads
         self._window = (0.0, 0.0)
         share, wanted = cpu / wall, self.threads
-        if self.threads > 1 and share < self.threads - SHARE_MARGIN:
+        if self._fallback is not None:  # this window ran on one thread more than the cores
+            if share < self._fallback + MORE_MARGIN:  # no more CPU time than the fallback gets
+                wanted = self._fallback
+            self._fallback = None
+        elif 1 < self.threads <= self.max_threads and share < self.threads - SHARE_MARGIN:
             if self._probing:  # the cores are still taken: wait longer before the next try
                 self._wait = min(2 * self._wait, MAX_PROBE_SECONDS)
-            wanted, self._reduced_at = max(1, round(share)), now
-        elif self._reduced_at is not None and now - self._reduced_at >= self._wait:
-            wanted, self._reduced_at = self.max_threads, None
+            wanted, self._changed_at = max(1, round(share)), now
+            if self.threads == self.max_threads:
+                self._fallback, wanted = wanted, self.max_threads + 1
+        elif self._changed_at is not None and now - self._changed_at >= self._wait:
+            wanted, self._changed_at = self.max_threads, None
         elif self._probing:  # the try kept its cores: the competitor has gone
             self._wait = PROBE_SECONDS
-        self._probing = wanted == self.max_threads and self._reduced_at is None and wanted != self.threads
+        self._probing = wanted == self.max_threads and self._changed_at is None and wanted != self.threads
         if wanted != self.threads:
             self.threads = wanted
             self.set_threads(wanted)

@@ -35,12 +35,33 @@ def test_a_run_that_gets_its_cores_keeps_them():
     assert m.calls == [] and gov.changes == []
 
 
-def test_a_crowded_run_drops_to_the_cores_it_gets():
+def test_a_crowded_run_tries_one_thread_more_then_drops_to_the_cores_it_gets():
     m = Machine()
     gov = m.governor()
     assert m.step(gov, 0.6, 1.2) == 2  # under one window: nothing decided yet
-    assert m.step(gov, 0.6, 1.2) == 1  # 1.2 s measured, 1.2 cores of 2
-    assert m.calls == [1] and gov.changes == [(1.2, 1)]
+    assert m.step(gov, 0.6, 1.2) == 3  # 1.2 s measured, 1.2 cores of 2: try 3 threads
+    assert m.step(gov, 1.0, 1.0) == 1  # 3 threads got no more than one core (shared among programs)
+    assert m.calls == [3, 1] and gov.changes == [(1.2, 3), (2.2, 1)]
+    assert gov.schedule == [[0, 2], [0, 3], [0, 1]]  # stop() was called without step numbers here
+
+
+def test_a_crowded_run_keeps_one_thread_more_when_it_gets_more_cpu():
+    m = Machine()
+    gov = m.governor()
+    m.step(gov, 1.0, 1.2)
+    assert m.step(gov, 1.0, 1.35) == 3  # 1.35 cores against the 1 that one thread would get: kept
+    for _ in range(13):  # no second look at 3 threads before PROBE_SECONDS: 1.35 cores is the aim
+        assert m.step(gov, 1.0, 1.35) == 3
+    assert m.step(gov, 1.0, 1.35) == 2  # 15 s after the change: try the cores' count again
+    assert m.step(gov, 1.0, 1.95) == 2  # the competitor has gone: kept
+    assert m.calls == [3, 2]
+
+
+def test_one_thread_more_must_beat_the_fallback_clearly():
+    m = Machine()
+    gov = m.governor()
+    m.step(gov, 1.0, 1.2)
+    assert m.step(gov, 1.0, 1.0 + th.MORE_MARGIN / 2) == 1
 
 
 def test_a_slow_callback_does_not_count_as_crowding():
@@ -56,12 +77,12 @@ def test_the_threads_come_back_when_the_competitor_leaves():
     m = Machine()
     gov = m.governor()
     m.step(gov, 1.0, 1.2)
-    assert gov.threads == 1
-    for _ in range(14):  # one core, while the competitor stays: no try before PROBE_SECONDS
+    assert m.step(gov, 1.0, 1.0) == 1
+    for _ in range(13):  # one core, while the competitor stays: no try before PROBE_SECONDS
         assert m.step(gov, 1.0, 1.0) == 1
     assert m.step(gov, 1.0, 1.0) == 2  # 15 s after the drop: try both threads
     assert m.step(gov, 1.0, 1.95) == 2  # it got them: kept
-    assert m.calls == [1, 2] and [t for _, t in gov.changes] == [1, 2]
+    assert m.calls == [3, 1, 2] and [t for _, t in gov.changes] == [3, 1, 2]
 
 
 def test_failed_tries_wait_twice_as_long_each_time():
@@ -75,18 +96,23 @@ def test_failed_tries_wait_twice_as_long_each_time():
         if before == 1 and gov.threads == 2:
             tries.append(m.wall)
     gaps = [b - a for a, b in zip(tries, tries[1:])]
-    assert gaps[:4] == [31.0, 61.0, 121.0, 121.0]  # 30, 60, 120 s at one thread (and the try itself), capped
+    # 30, 60, 120 s from each failed try (the try and the window on 3 threads included), capped
+    assert gaps[:4] == [31.0, 61.0, 121.0, 121.0]
+    counts = [t for _, t in gov.changes]
+    assert counts[:9] == [3, 1, 2, 3, 1, 2, 3, 1, 2]  # each failed try looks at 3 threads again
 
 
 def test_a_success_resets_the_wait():
     m = Machine()
     gov = m.governor()
     m.step(gov, 1.0, 1.2)
-    for _ in range(15):
+    m.step(gov, 1.0, 1.0)
+    for _ in range(14):
         m.step(gov, 1.0, 1.0)
+    assert gov.threads == 2
     m.step(gov, 1.0, 1.2)  # the first try fails: next wait 30 s
     assert gov._wait == 2 * th.PROBE_SECONDS
-    for _ in range(30):
+    for _ in range(30):  # a window on 3 threads, then one thread until 30 s after the failed try
         m.step(gov, 1.0, 1.0)
     assert gov.threads == 2
     m.step(gov, 1.0, 1.95)  # this try succeeds: back to the short wait
@@ -97,7 +123,16 @@ def test_many_cores_drop_to_what_the_run_got():
     m = Machine()
     gov = m.governor(8)
     m.step(gov, 2.0, 5.6)
-    assert gov.threads == 6 and m.calls == [6]
+    assert gov.threads == 9
+    m.step(gov, 1.0, 5.6)
+    assert gov.threads == 6 and m.calls == [9, 6]
+
+
+def test_many_cores_keep_one_more_when_it_gets_more():
+    m = Machine()
+    gov = m.governor(8)
+    m.step(gov, 2.0, 7.1)  # one competitor among 8 threads
+    assert m.step(gov, 1.0, 7.2) == 9  # against 7 on 7 threads
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "two", None, True])
@@ -145,7 +180,8 @@ def test_the_governor_records_its_schedule_by_step():
     m = Machine()
     gov = m.governor()
     gov.start(); m.wall += 1.0; m.cpu += 1.2; gov.stop(3)
-    assert gov.schedule == [[0, 2], [3, 1]]
+    gov.start(); m.wall += 1.0; m.cpu += 1.0; gov.stop(4)
+    assert gov.schedule == [[0, 2], [3, 3], [4, 1]]
 
 
 def test_a_replay_sets_the_recorded_counts_after_those_steps():
