@@ -81,7 +81,8 @@ def main(argv=None) -> int:
                       f"{row['seconds']:6.1f} s ({row['ratio_to_quiet_own']:.2f}x quiet on {own}), "
                       f"CPU share {row['cpu_share']:.2f} cores", flush=True)
     (HERE / "results").mkdir(exist_ok=True)
-    path = HERE / "results" / f"thread_counts_{args.size}{'_own_session' if args.own_session else ''}.json"
+    tag = ("_own_session" if args.own_session else "") + ("_bf16" if here["precision"] == "bf16" else "")
+    path = HERE / "results" / f"thread_counts_{args.size}{tag}.json"
     path.write_text(json.dumps(dict(machine=here, size=args.size, steps=args.steps, own_session=args.own_session,
                                     rows=rows), indent=1))
     print(f"wrote {path}")
