@@ -42,7 +42,7 @@ from typing import Callable, Iterator
 import torch
 
 WINDOW_SECONDS = 1.0  # a measurement covers whole steps and at least this much wall time
-PROBE_SECONDS = 15.0  # a reduced run tries all its threads again after this long, then
+PROBE_SECONDS = 15.0  # a run off its own count (fewer or one more) tries it again after this long, then
 MAX_PROBE_SECONDS = 120.0  # ... twice as long after each try that failed, up to this
 SHARE_MARGIN = 0.5  # cores short of one per thread before the run counts as crowded
 MORE_MARGIN = 0.1  # cores above the fallback that one thread more than the cores must get to stay
