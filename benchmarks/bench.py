@@ -326,6 +326,7 @@ def markdown(out) -> str:
     """The README's table of the latest figures."""
     m = out["machine"]
     isa = f", ONEDNN_MAX_CPU_ISA={m['onednn_max_cpu_isa']}" if m.get("onednn_max_cpu_isa") else ""
+    isa += f", MKL_ENABLE_INSTRUCTIONS={m['mkl_enable_instructions']}" if m.get("mkl_enable_instructions") else ""
     bf16 = "native bf16" if {"avx512_bf16", "amx_bf16"} & set(m.get("flags", ())) and not isa else "no native bf16"
     lines = [f"Measured on {m['cpu']} ({bf16}; flags {' '.join(m.get('flags', ()))}{isa}), {m['cores']} cores, torch {m['torch']}, precision "
              f"{m['precision']} (load average {m['load'][0]:.1f} before, {m['load_after'][0]:.1f} after)."]
@@ -374,6 +375,8 @@ def machine():
                 python=platform.python_version(), precision=choose_precision("cpu"),
                 flags=[f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
                 onednn_max_cpu_isa=os.environ.get("ONEDNN_MAX_CPU_ISA"),
+                # MKL (torch's matrix products, which Winograd's convolutions run on) has a cap of its own
+                mkl_enable_instructions=os.environ.get("MKL_ENABLE_INSTRUCTIONS"),
                 load=os.getloadavg() if hasattr(os, "getloadavg") else None)
 
 

@@ -3,7 +3,8 @@
     python benchmarks/levels.py                         # the default split at 512 px
     python benchmarks/levels.py --split 72,48,24 96,36,12 --size 512
     python benchmarks/levels.py --first-step torch grey   # L-BFGS's first step: torch's, then ours
-    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/levels.py   # AVX2-class approximation
+    python benchmarks/levels.py --conv direct winograd direct winograd   # the convolutions' algorithm
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 python benchmarks/levels.py   # AVX2 class, approximately
 
 For each split (the steps of each pyramid level, coarsest first) one ``nu.stylize`` of Tübingen x
 The Starry Night at the defaults, reporting per level: steps, forward+backward evaluations (L-BFGS's
@@ -12,7 +13,8 @@ seconds, the fp32 loss of the saved PNG (the score of benchmarks/bench.py) and t
 textbook-step times (one step of bench.py's baseline loop, timed in this same run).
 ``--first-step`` runs each split with the first L-BFGS step of every level as torch starts it
 ("torch": lr / |g|_1) and as nstutils does ("grey": about one grey level per pixel value;
-optimize.LBFGS_FIRST_CHANGE), alternating, so the two compare within one run.
+optimize.LBFGS_FIRST_CHANGE), alternating, so the two compare within one run; ``--conv`` likewise
+runs each with torch's direct convolutions and with Winograd's (``stylize(conv=...)``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import nstutils as nu  # noqa: E402
 from nstutils import optimize, pyramid  # noqa: E402
 
 
-def run_split(content, style, extractor, split: list[int] | None, score) -> dict:
+def run_split(content, style, extractor, split: list[int] | None, score, conv: str = "auto") -> dict:
     """One default stylize with the given level steps (None: the defaults); its per-level costs."""
     evals: list[int] = []
     extractor_hook = extractor.register_forward_hook(
@@ -55,7 +57,7 @@ def run_split(content, style, extractor, split: list[int] | None, score) -> dict
     try:
         with mock.patch.object(optimize, "levels", levels):
             start = time.perf_counter()
-            result = nu.stylize(content, style, extractor, steps=sum(split) if split else nu.DEFAULTS.steps,
+            result = nu.stylize(content, style, extractor, steps=sum(split) if split else nu.DEFAULTS.steps, conv=conv,
                                 callback=lambda info: stamps.append((info.record.level, time.perf_counter())))
             seconds = time.perf_counter() - start
     finally:
@@ -86,6 +88,8 @@ def main(argv=None):
     ap.add_argument("--factor", type=float, help="the pyramid's factor between levels (default: the package's, 2)")
     ap.add_argument("--first-step", nargs="+", choices=("torch", "grey"), default=["grey"],
                     help="L-BFGS's first step at each level: torch's own or nstutils' (default)")
+    ap.add_argument("--conv", nargs="+", choices=("auto", "direct", "winograd"), default=["auto"],
+                    help="the convolutions' algorithm, one run each in this order (default: auto)")
     ap.add_argument("--save", metavar="DIR", help="save each result as DIR/<split>.png")
     ap.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = ap.parse_args(argv)
@@ -104,12 +108,13 @@ def main(argv=None):
     if args.factor:
         pyramid.PYRAMID_FACTOR = args.factor  # read by pyramid_sizes at each call
     first_changes = {"torch": None, "grey": optimize.LBFGS_FIRST_CHANGE}
-    for split, first in [(sp, f) for sp in args.split for f in args.first_step]:
+    for split, first, conv in [(sp, f, c) for sp in args.split for f in args.first_step for c in args.conv]:
         optimize.LBFGS_FIRST_CHANGE = first_changes[first]  # read by _make_optimizer at each level
-        r = run_split(content, style, extractor, split, score)
+        r = run_split(content, style, extractor, split, score, conv)
         image = r.pop("image")
-        name = "-".join(map(str, r["split"])) + ("" if args.first_step == ["grey"] else f"_{first}")
-        r["first_step"] = first
+        name = ("-".join(map(str, r["split"])) + ("" if args.first_step == ["grey"] else f"_{first}")
+                + ("" if args.conv == ["auto"] else f"_{conv}"))
+        r["first_step"], r["conv"] = first, conv
         if args.save:
             Path(args.save).mkdir(parents=True, exist_ok=True)
             nu.save_image(image, Path(args.save) / f"{name}.png")

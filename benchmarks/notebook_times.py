@@ -11,7 +11,7 @@ whether it has native bfloat16, what ``precision="auto"`` chose, the load averag
 because the figures mean little without it. ``--save DIR`` keeps the executed notebooks, to look at
 their figures.
 
-``--avx2`` sets ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`` for the kernels: on a CPU
+``--avx2`` sets ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2`` for the kernels: on a CPU
 with AVX-512 and bf16 this approximates the AVX2-only CPUs most laptops and Colab have (fp32, no
 bf16). It is an approximation (same caches, clock and memory), and it only counts if it took
 effect, so the report includes a check: oneDNN's own verbose line names the ISA it dispatched to,
@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 # One fp32 3x3 convolution at VGG's 128-channel size, forward and input gradient: its GFLOP/s,
 # oneDNN's ISA line and what "auto" chooses, printed as one JSON line by a fresh process.

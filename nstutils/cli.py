@@ -101,12 +101,14 @@ def _checks() -> dict:
     from .color import COLOR_MODES
     from .device import PRECISIONS
     from .optimize import OPTIMIZERS
+    from .winograd import CONVS
 
     return {"steps": _positive_int, "optimizer": _choice(*OPTIMIZERS), "seed": _seed,
             "lr": lambda v: None if v is None else _positive_float(v),
             "content_weight": _non_negative, "tv_weight": _non_negative,
             "style_weight": lambda v: _style_weight(v) if isinstance(v, str) else _non_negative(v),
             "pyramid": _choice(True, False), "precision": _choice("auto", *PRECISIONS),
+            "conv": _choice("auto", *CONVS),
             "color": _choice(*COLOR_MODES), "pooling": _choice("max", "avg"),
             "blend": lambda v: None if v is None else _blend(v),
             "style_scale": lambda v: None if v is None else _style_scale(v)}
@@ -157,6 +159,9 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
                    help="run every step at full size (the textbook method) instead of coarse-to-fine")
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default=DEFAULTS.precision,
                    help="bf16 runs the network in bfloat16 where the device supports it natively")
+    p.add_argument("--conv", choices=("auto", "direct", "winograd"), default=DEFAULTS.conv,
+                   help="winograd computes the convolutions by Winograd's F(4x4, 3x3), runs about 1.4x faster "
+                        "in float32 on the CPU; auto uses it there, direct is torch's")
     p.add_argument("--threads", type=_threads, default=DEFAULTS.threads,
                    help="CPU threads: auto uses all of them while the run gets its cores, and one more "
                         "or fewer (whichever gets more CPU time) while another program takes them; "
@@ -229,6 +234,7 @@ def _plan(args, device, precision, layers):
     from .images import image_size
     from .memory import available_memory, estimate_memory
     from .optimize import levels
+    from .winograd import choose_conv
 
     if args.init_image is not None:
         size = tuple(args.init_image.shape[-2:])
@@ -248,7 +254,8 @@ def _plan(args, device, precision, layers):
                              f"at least {need_side} px a side; raise --size (or --style-size, "
                              "--style-scale) or crop it less elongated")
     sizes, level_steps = levels(size, layers, args.steps, args.pyramid and args.init_image is None)
-    need = max([estimate_memory(size, layers=layers, precision=precision, optimizer=args.optimizer,
+    conv = choose_conv(device, precision, args.conv)
+    need = max([estimate_memory(size, layers=layers, precision=precision, conv=conv, optimizer=args.optimizer,
                                 steps=level_steps[-1])]
                + [estimate_memory(s, layers=layers, precision=precision, optimizer="adam") for s in style_sizes])
     return size, need, available_memory(device)
@@ -265,7 +272,10 @@ def _stylize(args) -> int:
     try:
         from .device import choose
 
+        from .winograd import choose_conv
+
         device, precision = choose(args.device, args.precision)  # one line of error if the device is missing
+        choose_conv(device, precision, args.conv)  # and if --conv winograd cannot run here
     except ValueError as err:
         raise UsageError(str(err)) from None
     check_output(out, _inputs(args), snapshots=bool(args.save_every))  # before any compute
@@ -300,7 +310,8 @@ def _stylize(args) -> int:
                                     content_weight=args.content_weight,
                                     style_weight=args.style_weight, tv_weight=args.tv_weight,
                                     init=init, seed=args.seed, callback=callback, pyramid=args.pyramid,
-                                    precision=args.precision, threads=args.threads, **args.extra)
+                                    precision=args.precision, conv=args.conv, threads=args.threads,
+                                    **args.extra)
     finally:
         close(len(result.history) if result is not None else None)
     if result is not None:

@@ -13,12 +13,13 @@ import os
 import torch
 
 from .layers import LAYER_INDEX, check_layers, layer_table
+from .winograd import MIN_IN_CHANNELS
 
 GB = 1024 ** 3
 BASE_BYTES = 950 * 1024 ** 2  # Python, torch and the VGG19 weights: peak RSS of a tiny run, measured
 
 
-def estimate_memory(size: tuple[int, int], *, layers, precision: str = "fp32",
+def estimate_memory(size: tuple[int, int], *, layers, precision: str = "fp32", conv: str = "direct",
                     optimizer: str = "lbfgs", lbfgs_history: int = 100, steps: int = 100) -> int:
     """Return the estimated peak memory, in bytes, of optimizing an image of ``size`` (H, W).
 
@@ -27,14 +28,20 @@ def estimate_memory(size: tuple[int, int], *, layers, precision: str = "fp32",
     (the losses read the requested features in place); for the backward pass, three gradient tensors
     of the largest activation; for the optimizer, 2 * min(history, steps) + 4 image-sized
     float32 vectors (L-BFGS) or 4 (Adam); and a fixed base for the process and the weights.
+    ``conv="winograd"`` adds the transformed weights of the convolutions it computes (36 numbers per 9
+    weights; its working tiles are a few MB, see :mod:`nstutils.winograd`).
     """
     layers = check_layers(layers)
     deepest = max(LAYER_INDEX[n] for n in layers)
     act = 2 if precision == "bf16" else 4
     h, w = int(size[0]), int(size[1])
-    saved, largest = 0, 3 * h * w * 4
+    saved, largest, c_in, transformed = 0, 3 * h * w * 4, 3, 0
     for info in layer_table(h, w)[: deepest + 1]:
         n = info.channels * info.height * info.width
+        if info.name.startswith("conv"):
+            if conv == "winograd" and c_in >= MIN_IN_CHANNELS:
+                transformed += 36 * c_in * info.channels * 4
+            c_in = info.channels
         if info.name.startswith("relu"):
             saved += n * act
         elif info.name.startswith("pool"):
@@ -44,7 +51,7 @@ def estimate_memory(size: tuple[int, int], *, layers, precision: str = "fp32",
     vectors = 2 * min(lbfgs_history, steps) + 4 if optimizer == "lbfgs" else 4
     # +15%: allocator slack and short-lived copies; without it the count fell 6-12% short of the
     # peak resident memory measured at 1024 px (benchmarks/bench.py, section 3).
-    return BASE_BYTES + int(1.15 * (saved + 3 * largest)) + vectors * pixels
+    return BASE_BYTES + int(1.15 * (saved + 3 * largest)) + vectors * pixels + transformed
 
 
 def available_memory(device: torch.device | str) -> int | None:

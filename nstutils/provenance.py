@@ -26,7 +26,7 @@ KEYS = ("nstutils:params", "nstutils:versions", "nstutils:sources", "nstutils:lo
 # The settings of ``params`` that are keyword arguments of stylize (others describe the run).
 RERUN_KEYS = ("steps", "optimizer", "lr", "content_weight", "style_weight", "tv_weight", "tv_kind",
               "content_layers", "style_layers", "style_layer_weights", "style_blend", "style_scale",
-              "seed", "lbfgs_history", "pyramid", "precision")
+              "seed", "lbfgs_history", "pyramid", "precision", "conv")
 
 
 def versions() -> dict[str, str]:
@@ -108,6 +108,7 @@ def stylize_kwargs(params: dict) -> dict:
     that cannot be stored) is left out, so pass ``init=`` yourself to continue from an image.
     """
     kwargs = {k: params[k] for k in RERUN_KEYS if k in params}
+    kwargs.setdefault("conv", "direct")  # results saved before Winograd's convolutions used torch's
     for k in ("content_layers", "style_layers"):
         if k in kwargs:
             kwargs[k] = tuple(kwargs[k])

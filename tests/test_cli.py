@@ -60,6 +60,16 @@ def test_bad_output_suffix(tmp_path):
     assert r.returncode == 2 and "suffix" in r.stderr
 
 
+def test_conv_option(tmp_path):
+    out = tmp_path / "direct.png"
+    r = _cli("stylize", CONTENT, STYLE, "-o", str(out), "--size", "32", "--steps", "1", "--quiet", "--conv", "direct")
+    assert r.returncode == 0, r.stderr
+    assert read_result(out).params["conv"] == "direct"
+    r = _cli("stylize", CONTENT, STYLE, "-o", str(tmp_path / "x.png"), "--size", "32", "--steps", "1", "--quiet",
+             "--conv", "winograd", "--precision", "bf16")
+    assert r.returncode == 2 and "float32 on the CPU" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_two_styles_blended_and_masked(tmp_path):
     second = str(DATA / "style/munch_the_scream.jpg")
     out = tmp_path / "blend.png"
@@ -67,7 +77,7 @@ def test_two_styles_blended_and_masked(tmp_path):
              "--blend", "3", "1", "--style-scale", "0.8", "--quiet", "--precision", "fp32", "--threads", "1")
     assert r.returncode == 0, r.stderr
     saved = read_result(out)
-    assert saved.params["threads"] == 1
+    assert saved.params["threads"] == 1 and saved.params["conv"] == "winograd"  # "auto": fp32 on the CPU
     assert saved.params["style_blend"] == [3.0, 1.0] and saved.params["style_scale"] == 0.8
     assert STYLE in saved.sources["style"] and second in saved.sources["style"]
     mask = tmp_path / "mask.png"

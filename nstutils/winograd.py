@@ -1,0 +1,183 @@
+"""3x3 convolutions with 2.25x fewer multiplications: Winograd's minimal filtering, F(4x4, 3x3).
+
+A 3x3 convolution (stride 1, padding 1) computes each 4x4 block of its output from a 6x6 tile of
+its input. Winograd's algorithm (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural
+Networks") maps the tile d and the kernel g into a 6x6 space where the convolution becomes an
+elementwise product, and back:
+
+    Y = A^T [ (G g G^T) * (B^T d B) ] A        (one input and one output channel)
+
+With C_in input channels, the elementwise products of all channel pairs are 36 independent
+matrix products, M_xi = U_xi V_xi for each of the 36 positions xi of the 6x6 space, where
+U = G g G^T is (36, C_out, C_in), computed once per network, and V = B^T d B is (36, C_in, tiles).
+That is 36 multiplications per 16 outputs and input channel against 144 for the direct
+convolution, and the products run as large matrix multiplications, which CPUs do well.
+
+Why: on CPUs without native bfloat16 (the AVX2 class of most laptops), oneDNN's float32
+convolutions of VGG19 ran at 70-105 GFLOP/s. This computes VGG19's convolutions up to conv5_1 in
+1.49x less time at 512 px (forward and backward; 2.2-2.5x for the 512-channel layers, 0.9x for
+conv1_2, the one layer that it slows; ``benchmarks/conv_algorithms.py``), and the default 512 px
+run took 1.42x less time (``benchmarks/levels.py --conv``; the Xeon limited to AVX2, see README). The results differ from the
+direct convolution by rounding only: about 1e-5 of the largest output, where float32 itself
+gives 1e-7. It is used where it pays: float32 on the CPU (``stylize(conv="auto")``); bfloat16,
+where oneDNN's native kernels are faster still, and GPUs, whose libraries choose Winograd's
+algorithm themselves, keep the direct convolution.
+
+The backward pass (the gradient with respect to the input; the weights are frozen) is the same
+chain of linear maps transposed, so it reuses U. The work is done a band of tile rows at a time
+(about 1 MB of tiles), which keeps it in the CPU's cache and bounds the extra memory.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# Lavin & Gray's F(4x4, 3x3) transforms, interpolation points 0, 1, -1, 2, -2 and infinity.
+B_T = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+       (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))  # (6, 6): input tile
+G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+     (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))  # (6, 3): kernel
+A_T = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))  # (4, 6): output
+TILE_BYTES = 2 ** 20  # tiles transformed at once, at most (about one core's L2 cache) ...
+MIN_TILES = 256  # ... but at least this many, or the matrix products get too thin to be fast
+MIN_PIXELS = 256  # below 16 x 16 outputs the direct convolution was as fast or faster
+MIN_IN_CHANNELS = 64  # with 3 input channels (VGG's first layer) the products are too thin
+
+
+def winograd_weights(weight: Tensor) -> Tensor:
+    """Transform 3x3 kernels into Winograd's space: U_xi = (G g G^T)_xi for every channel pair.
+
+    Args: weight: (C_out, C_in, 3, 3). Returns: (36, C_out, C_in), same dtype and device,
+    computed in float64 so that the transform adds no rounding of its own.
+    """
+    if weight.dim() != 4 or tuple(weight.shape[-2:]) != (3, 3):
+        raise ValueError(f"expected 3x3 kernels of shape (C_out, C_in, 3, 3), got {tuple(weight.shape)}")
+    g = torch.tensor(G, dtype=torch.float64, device=weight.device)
+    u = torch.kron(g, g) @ weight.detach().double().reshape(-1, 9).t()  # (36, C_out * C_in): G g G^T
+    return u.reshape(36, *weight.shape[:2]).to(weight.dtype).contiguous()
+
+
+def _kron(m, x: Tensor) -> Tensor:
+    t = torch.tensor(m, dtype=x.dtype, device=x.device)
+    return torch.kron(t, t)  # the 2-D transform of a flattened tile, t (.) t^T, as one matrix
+
+
+def _band_rows(channels: int, tiles_per_row: int, rows: int) -> int:
+    """Tile rows per band: about TILE_BYTES of 6x6 tiles, but at least MIN_TILES tiles."""
+    fit = TILE_BYTES // (channels * 36 * 4 * tiles_per_row)
+    return max(1, min(rows, max(fit, -(-MIN_TILES // tiles_per_row))))
+
+
+def _forward(x: Tensor, u: Tensor, bias: Tensor | None) -> Tensor:
+    """y = conv3x3(x, g, padding 1) + bias for x (1, C_in, H, W), u = winograd_weights(g)."""
+    _, c_in, h, w = x.shape
+    c_out, th, tw = u.shape[1], -(-h // 4), -(-w // 4)
+    kb, ka = _kron(B_T, x), _kron(A_T, x)  # (36, 36), (16, 36)
+    xp = F.pad(x[0], (1, 4 * tw + 1 - w, 1, 4 * th + 1 - h))  # (C_in, 4th + 2, 4tw + 2)
+    out = torch.empty(c_out, 4 * th, 4 * tw, dtype=x.dtype, device=x.device)
+    b = torch.zeros(c_out, dtype=x.dtype, device=x.device) if bias is None else bias
+    step = _band_rows(c_in, tw, th)
+    for r0 in range(0, th, step):
+        n = min(th, r0 + step) - r0
+        tiles = xp[:, 4 * r0:4 * (r0 + n) + 2].unfold(1, 6, 4).unfold(2, 6, 4)  # (C_in, n, tw, 6, 6)
+        d = tiles.permute(3, 4, 0, 1, 2).reshape(36, c_in * n * tw)  # (36, C_in * tiles)
+        m = torch.bmm(u, (kb @ d).view(36, c_in, n * tw))  # (36, C_out, tiles): B^T d B, then U V
+        y = (ka @ m.view(36, -1)).view(4, 4, c_out, n, tw).permute(2, 3, 0, 4, 1)  # A^T M A
+        torch.add(y, b.view(-1, 1, 1, 1, 1), out=out[:, 4 * r0:4 * (r0 + n)].view(c_out, n, 4, tw, 4))
+    return out[None, :, :h, :w]
+
+
+def _backward(grad: Tensor, u: Tensor) -> Tensor:
+    """dL/dx for y = _forward(x, u): the forward's linear maps transposed, tiles added where they overlap."""
+    _, c_out, h, w = grad.shape
+    c_in, th, tw = u.shape[2], -(-h // 4), -(-w // 4)
+    kbt, kat = _kron(B_T, grad).t(), _kron(A_T, grad).t()  # (36, 36), (36, 16)
+    g = F.pad(grad[0], (0, 4 * tw - w, 0, 4 * th - h))  # (C_out, 4th, 4tw)
+    dxp = torch.zeros(c_in, 4 * th + 4, 4 * tw + 4, dtype=grad.dtype, device=grad.device)
+    step = _band_rows(c_in, tw, th)
+    for r0 in range(0, th, step):
+        n = min(th, r0 + step) - r0
+        gy = g[:, 4 * r0:4 * (r0 + n)].reshape(c_out, n, 4, tw, 4).permute(2, 4, 0, 1, 3)
+        m = (kat @ gy.reshape(16, -1)).view(36, c_out, n * tw)  # A dY A^T
+        dd = (kbt @ torch.bmm(u.transpose(1, 2), m).view(36, -1)).view(6, 6, c_in, n, tw)  # B (U^T M) B^T
+
+        def at(dr: int, dc: int) -> Tensor:  # (C_in, n, 4, tw, 4) view of the band, shifted
+            return dxp[:, 4 * r0 + dr:4 * (r0 + n) + dr, dc:dc + 4 * tw].unflatten(1, (n, 4)).unflatten(3, (tw, 4))
+
+        # 6x6 tiles at a stride of 4 overlap by 2 rows and columns: add each part where it lies.
+        at(0, 0).add_(dd[:4, :4].permute(2, 3, 0, 4, 1))
+        at(0, 4)[..., :2].add_(dd[:4, 4:].permute(2, 3, 0, 4, 1))
+        at(4, 0)[:, :, :2].add_(dd[4:, :4].permute(2, 3, 0, 4, 1))
+        at(4, 4)[:, :, :2, :, :2].add_(dd[4:, 4:].permute(2, 3, 0, 4, 1))
+    return dxp[None, :, 1:h + 1, 1:w + 1]
+
+
+class _Conv3x3(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, u, bias):
+        ctx.save_for_backward(u)
+        return _forward(x, u, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (u,) = ctx.saved_tensors
+        return _backward(grad.contiguous(), u), None, None
+
+
+def conv3x3(x: Tensor, u: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Return conv2d(x, g, bias, padding=1) computed by F(4x4, 3x3), differentiable in ``x``.
+
+    Args: x: (1, C_in, H, W), any H and W; u: (36, C_out, C_in) from :func:`winograd_weights`(g);
+    bias: (C_out,) or None. Returns: (1, C_out, H, W). The weights get no gradient (they are frozen).
+    """
+    if x.dim() != 4 or x.shape[0] != 1 or u.dim() != 3 or x.shape[1] != u.shape[2]:
+        raise ValueError(f"expected x (1, C_in, H, W) and u (36, C_out, C_in), got {tuple(x.shape)} "
+                         f"and {tuple(u.shape)}")
+    return _Conv3x3.apply(x.contiguous(), u, bias)
+
+
+class WinogradConv2d(nn.Module):
+    """A frozen 3x3 convolution (stride 1, padding 1) that computes by Winograd's algorithm where it pays.
+
+    That is: float32 on the CPU, outside autocast, a batch of one, outputs of at least MIN_PIXELS
+    pixels. Anywhere else it is ``conv`` itself (the direct convolution). Holds ``conv`` and, from
+    its first use, the transform U of its weights (4x their memory: 36 numbers per 9); a layer
+    that never computes this way (too small an image) never pays for it.
+    """
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        if (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups) != ((3, 3), (1, 1), (1, 1), (1, 1), 1):
+            raise ValueError(f"Winograd's F(4x4, 3x3) needs a 3x3 convolution with stride 1 and padding 1, got {conv}")
+        self.conv = conv
+        self.u: Tensor | None = None  # winograd_weights(conv.weight), a cache: the weights are frozen
+
+    def forward(self, x: Tensor) -> Tensor:
+        if (x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] == 1
+                and not torch.is_autocast_enabled("cpu") and x.shape[-2] * x.shape[-1] >= MIN_PIXELS):
+            if self.u is None or self.u.device != x.device:
+                self.u = winograd_weights(self.conv.weight)
+            return conv3x3(x, self.u, self.conv.bias)
+        return self.conv(x)
+
+
+CONVS = ("direct", "winograd")
+
+
+def choose_conv(device: str | torch.device, precision: str, conv: str = "auto") -> str:
+    """Return "winograd" or "direct": ``conv`` itself, or for "auto" "winograd" on the CPU in float32.
+
+    Raises ValueError for an unknown name, and for "winograd" where it would not run (a GPU, or
+    bfloat16), rather than quietly running the direct convolution.
+    """
+    if conv not in ("auto", *CONVS):
+        raise ValueError(f"unknown conv {conv!r}; valid: auto, {', '.join(CONVS)}")
+    where = torch.device(device).type
+    if conv == "auto":
+        return "winograd" if where == "cpu" and precision == "fp32" else "direct"
+    if conv == "winograd" and (where != "cpu" or precision != "fp32"):
+        raise ValueError(f"conv='winograd' computes in float32 on the CPU, but this run is {precision} on "
+                         f"{where}; use conv='auto' or 'direct'")
+    return conv
