@@ -39,6 +39,9 @@ def test_stylize_kwargs_round_trip(saved):
         assert kw[k] == v
     assert kw["style_layers"] == nu.DEFAULTS.style_layers  # tuples again, not JSON lists
     assert "init" not in stylize_kwargs({**r.params, "init": "tensor"})
+    assert kw["conv"] == r.params["conv"] == "winograd"  # fp32 on the CPU: "auto" chose it, and a rerun replays it
+    older = {k: v for k, v in r.params.items() if k != "conv"}  # saved before the choice was recorded
+    assert stylize_kwargs(older)["conv"] == "direct"
 
 
 def test_rerun_reproduces_and_resume_continues(saved, content, style, extractor):
