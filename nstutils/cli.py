@@ -119,6 +119,7 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
     from .color import COLOR_MODES
     from .device import PRECISIONS
     from .optimize import DEFAULTS, INITS, OPTIMIZERS
+    from .winograd import CONVS
 
     parser = argparse.ArgumentParser(prog="python -m nstutils",
                                      description="Neural style transfer (Gatys et al.) on your images.")
@@ -159,9 +160,9 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
                    help="run every step at full size (the textbook method) instead of coarse-to-fine")
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default=DEFAULTS.precision,
                    help="bf16 runs the network in bfloat16 where the device supports it natively")
-    p.add_argument("--conv", choices=("auto", "direct", "winograd"), default=DEFAULTS.conv,
-                   help="winograd computes the convolutions by Winograd's F(4x4, 3x3), runs about 1.4x faster "
-                        "in float32 on the CPU; auto uses it there, direct is torch's")
+    p.add_argument("--conv", choices=("auto", *CONVS), default=DEFAULTS.conv,
+                   help="winograd: Winograd's F(4x4, 3x3) convolutions, a run about 1.4x faster in float32 "
+                        "on the CPU; auto uses them there; direct: torch's")
     p.add_argument("--threads", type=_threads, default=DEFAULTS.threads,
                    help="CPU threads: auto uses all of them while the run gets its cores, and one more "
                         "or fewer (whichever gets more CPU time) while another program takes them; "

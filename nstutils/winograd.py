@@ -17,11 +17,11 @@ Why: on CPUs without native bfloat16 (the AVX2 class of most laptops), oneDNN's 
 convolutions of VGG19 ran at 70-105 GFLOP/s. This computes VGG19's convolutions up to conv5_1 in
 1.49x less time at 512 px (forward and backward; 2.2-2.5x for the 512-channel layers, 0.9x for
 conv1_2, the one layer that it slows; ``benchmarks/conv_algorithms.py``), and the default 512 px
-run took 1.42x less time (``benchmarks/levels.py --conv``; the Xeon limited to AVX2, see README). The results differ from the
-direct convolution by rounding only: about 1e-5 of the largest output, where float32 itself
-gives 1e-7. It is used where it pays: float32 on the CPU (``stylize(conv="auto")``); bfloat16,
-where oneDNN's native kernels are faster still, and GPUs, whose libraries choose Winograd's
-algorithm themselves, keep the direct convolution.
+run took 1.42x less time (``benchmarks/levels.py --conv``; a Xeon limited to AVX2, see the
+README). The results differ from the direct convolution by rounding only: about 1e-5 of the
+largest output, where float32 itself gives 1e-7. It is used where it pays: float32 on the CPU
+(``stylize(conv="auto")``); bfloat16, where oneDNN's native kernels are faster still, and GPUs,
+whose libraries choose Winograd's algorithm themselves, keep the direct convolution.
 
 The backward pass (the gradient with respect to the input; the weights are frozen) is the same
 chain of linear maps transposed, so it reuses U. The work is done a band of tile rows at a time
