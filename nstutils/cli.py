@@ -225,7 +225,7 @@ def _inputs(args) -> dict[str, str | None]:
     return files
 
 
-def _plan(args, device, precision, layers):
+def _plan(args, device, precision, conv, layers):
     """Check the run before loading anything heavy; return (content (H, W), bytes needed, bytes free).
 
     Sizes come from the image headers and the options, never from decoding, so an 8000 px
@@ -235,7 +235,6 @@ def _plan(args, device, precision, layers):
     from .images import image_size
     from .memory import available_memory, estimate_memory
     from .optimize import levels
-    from .winograd import choose_conv
 
     if args.init_image is not None:
         size = tuple(args.init_image.shape[-2:])
@@ -255,7 +254,6 @@ def _plan(args, device, precision, layers):
                              f"at least {need_side} px a side; raise --size (or --style-size, "
                              "--style-scale) or crop it less elongated")
     sizes, level_steps = levels(size, layers, args.steps, args.pyramid and args.init_image is None)
-    conv = choose_conv(device, precision, args.conv)
     need = max([estimate_memory(size, layers=layers, precision=precision, conv=conv, optimizer=args.optimizer,
                                 steps=level_steps[-1])]
                + [estimate_memory(s, layers=layers, precision=precision, optimizer="adam") for s in style_sizes])
@@ -276,7 +274,7 @@ def _stylize(args) -> int:
         from .winograd import choose_conv
 
         device, precision = choose(args.device, args.precision)  # one line of error if the device is missing
-        choose_conv(device, precision, args.conv)  # and if --conv winograd cannot run here
+        conv = choose_conv(device, precision, args.conv)  # and if --conv winograd cannot run here
     except ValueError as err:
         raise UsageError(str(err)) from None
     check_output(out, _inputs(args), snapshots=bool(args.save_every))  # before any compute
@@ -285,7 +283,7 @@ def _stylize(args) -> int:
     content_layers = args.extra.get("content_layers", DEFAULTS.content_layers)
     style_layers = args.extra.get("style_layers", DEFAULTS.style_layers)
     layers = tuple(dict.fromkeys((*content_layers, *style_layers)))
-    size, need, free = _plan(args, device, precision, layers)
+    size, need, free = _plan(args, device, precision, conv, layers)
     if args.estimate:
         fits = free is None or need <= free
         print(f"{size[1]}x{size[0]} on {device} ({precision}): needs about {need / GB:.2f} GB; "

@@ -157,7 +157,7 @@ class WinogradConv2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if (x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] == 1
                 and not torch.is_autocast_enabled("cpu") and x.shape[-2] * x.shape[-1] >= MIN_PIXELS):
-            if self.u is None or self.u.device != x.device:
+            if self.u is None:
                 self.u = winograd_weights(self.conv.weight)
             return conv3x3(x, self.u, self.conv.bias)
         return self.conv(x)
