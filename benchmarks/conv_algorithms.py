@@ -9,13 +9,15 @@ For each convolution up to conv5_1 (the default layers' deepest) at the size it 
 gradient with respect to the input only, as in stylize: the weights are frozen) with each
 algorithm, alternating in one process so that both see the same machine; their ratio; and the
 largest difference of the output and of the input gradient, relative to the largest value.
-The real Caffe weights; inputs are ReLU-like (non-negative, VGG-sized values). The whole
+Run with freed memory kept in the process, as stylize runs (``nstutils.heap.kept_heap``;
+``--plain-heap``: without). The real Caffe weights; inputs are ReLU-like (non-negative, VGG-sized values). The whole
 run's effect is measured by ``benchmarks/levels.py --conv direct winograd``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -30,6 +32,7 @@ sys.path.insert(0, str(HERE))
 import bench  # noqa: E402  (the machine description)
 import nstutils as nu  # noqa: E402
 from nstutils.layers import VGG19_LAYERS  # noqa: E402
+from nstutils.heap import kept_heap  # noqa: E402
 from nstutils.winograd import MIN_IN_CHANNELS, MIN_PIXELS, conv3x3, winograd_weights  # noqa: E402
 
 
@@ -46,7 +49,13 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--plain-heap", action="store_true", help="glibc's malloc as it is (stylize keeps the heap)")
     args = ap.parse_args(argv)
+    with contextlib.nullcontext() if args.plain_heap else kept_heap():
+        layer_times(args)
+
+
+def layer_times(args):
     machine = bench.machine()
     print(f"machine: {machine}", flush=True)
     vgg = nu.load_vgg19()

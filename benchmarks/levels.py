@@ -4,6 +4,7 @@
     python benchmarks/levels.py --split 72,48,24 96,36,12 --size 512
     python benchmarks/levels.py --first-step torch grey   # L-BFGS's first step: torch's, then ours
     python benchmarks/levels.py --conv direct winograd direct winograd   # the convolutions' algorithm
+    python benchmarks/levels.py --heap plain kept plain kept --min-in-channels 64 128   # two changes together
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 python benchmarks/levels.py   # AVX2 class, approximately
 
 For each split (the steps of each pyramid level, coarsest first) one ``nu.stylize`` of Tübingen x
@@ -15,11 +16,17 @@ textbook-step times (one step of bench.py's baseline loop, timed in this same ru
 ("torch": lr / |g|_1) and as nstutils does ("grey": about one grey level per pixel value;
 optimize.LBFGS_FIRST_CHANGE), alternating, so the two compare within one run; ``--conv`` likewise
 runs each with torch's direct convolutions and with Winograd's (``stylize(conv=...)``).
+``--heap plain`` runs with glibc's malloc as it is (``nstutils.heap.kept_heap`` off; in this one
+process, after a kept run, glibc's defaults are back but its threshold for fresh mmaps no longer
+adapts), and ``--min-in-channels`` sets the fewest input channels for which a layer computes by
+Winograd's algorithm (``nstutils.winograd.MIN_IN_CHANNELS``); the two options' values pair up
+in order (``--heap plain kept --min-in-channels 64 128``: before and after both changes).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -35,7 +42,7 @@ sys.path.insert(0, str(HERE))
 
 import bench  # noqa: E402  (the baseline, images, scorer and machine description)
 import nstutils as nu  # noqa: E402
-from nstutils import optimize, pyramid  # noqa: E402
+from nstutils import features, optimize, pyramid  # noqa: E402
 
 
 def run_split(content, style, extractor, split: list[int] | None, score, conv: str = "auto") -> dict:
@@ -90,9 +97,18 @@ def main(argv=None):
                     help="L-BFGS's first step at each level: torch's own or nstutils' (default)")
     ap.add_argument("--conv", nargs="+", choices=("auto", "direct", "winograd"), default=["auto"],
                     help="the convolutions' algorithm, one run each in this order (default: auto)")
+    ap.add_argument("--heap", nargs="+", choices=("kept", "plain"), default=["kept"],
+                    help="freed memory kept in the process during a run (default, as stylize) or glibc's malloc as it is")
+    ap.add_argument("--min-in-channels", nargs="+", type=int, default=[features.MIN_IN_CHANNELS],
+                    help="fewest input channels for Winograd's convolutions, paired with --heap")
     ap.add_argument("--save", metavar="DIR", help="save each result as DIR/<split>.png")
     ap.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = ap.parse_args(argv)
+    if len(args.heap) != len(args.min_in_channels):
+        if 1 not in (len(args.heap), len(args.min_in_channels)):
+            raise SystemExit("--heap and --min-in-channels pair up: give as many of each, or one")
+        n = max(len(args.heap), len(args.min_in_channels))
+        args.heap, args.min_in_channels = (v * n if len(v) == 1 else v for v in (args.heap, args.min_in_channels))
     machine = bench.machine()
     print(f"machine: {machine}", flush=True)
     vgg = nu.load_vgg19()
@@ -108,13 +124,19 @@ def main(argv=None):
     if args.factor:
         pyramid.PYRAMID_FACTOR = args.factor  # read by pyramid_sizes at each call
     first_changes = {"torch": None, "grey": optimize.LBFGS_FIRST_CHANGE}
-    for split, first, conv in [(sp, f, c) for sp in args.split for f in args.first_step for c in args.conv]:
+    memory = list(zip(args.heap, args.min_in_channels))
+    for split, first, conv, (heap, channels) in [(sp, f, c, m) for sp in args.split for f in args.first_step
+                                                 for c in args.conv for m in memory]:
         optimize.LBFGS_FIRST_CHANGE = first_changes[first]  # read by _make_optimizer at each level
-        r = run_split(content, style, extractor, split, score, conv)
+        features.MIN_IN_CHANNELS = channels  # read by VGGFeatures.winograd at each stylize
+        plain = mock.patch.object(optimize, "kept_heap", lambda: contextlib.nullcontext(False))
+        with plain if heap == "plain" else contextlib.nullcontext():
+            r = run_split(content, style, extractor, split, score, conv)
         image = r.pop("image")
         name = ("-".join(map(str, r["split"])) + ("" if args.first_step == ["grey"] else f"_{first}")
-                + ("" if args.conv == ["auto"] else f"_{conv}"))
-        r["first_step"], r["conv"] = first, conv
+                + ("" if args.conv == ["auto"] else f"_{conv}")
+                + ("" if len(memory) == 1 else f"_{heap}_{channels}"))
+        r["first_step"], r["conv"], r["heap"], r["min_in_channels"] = first, conv, heap, channels
         if args.save:
             Path(args.save).mkdir(parents=True, exist_ok=True)
             nu.save_image(image, Path(args.save) / f"{name}.png")

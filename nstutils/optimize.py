@@ -18,6 +18,7 @@ from torch import Tensor
 
 from .device import choose_precision
 from .features import VGGFeatures, min_side
+from .heap import kept_heap
 from .memory import available_memory, check_memory, estimate_memory
 from .objective import Targets, loss_terms, make_targets
 from .pyramid import pyramid_sizes, rescale, resize, split_steps
@@ -445,7 +446,7 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
                  dict(content_layers=content_layers, style_layers=style_layers,
                       style_layer_weights=style_layer_weights, **extra),
                  style_scale is None, optimizer, lr, lbfgs_history, init == "content")
-    with governed(threads, content.device) as governor:
+    with governed(threads, content.device) as governor, kept_heap():
         progress = _Progress(steps, snapshot_every, callback, time.perf_counter(), params, governor)
         img = _init_image(init, resize(content, sizes[0]), styles[0], seed)
         result, first = None, 0

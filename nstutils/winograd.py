@@ -14,12 +14,13 @@ That is 36 multiplications per 16 outputs and input channel against 144 for the 
 convolution, and the products run as large matrix multiplications, which CPUs do well.
 
 Why: on CPUs without native bfloat16 (the AVX2 class of most laptops), oneDNN's float32
-convolutions of VGG19 ran at 70-105 GFLOP/s. This computes VGG19's convolutions up to conv5_1 in
-1.49x less time at 512 px (forward and backward; 2.2-2.5x for the 512-channel layers, 0.9x for
-conv1_2, the one layer that it slows; ``benchmarks/conv_algorithms.py``), and the default 512 px
-run took 1.42x less time (``benchmarks/levels.py --conv``; a Xeon limited to AVX2, see the
-README). The results differ from the direct convolution by rounding only: about 1e-5 of the
-largest output, where float32 itself gives 1e-7. It is used where it pays: float32 on the CPU
+convolutions of VGG19 ran at 70-105 GFLOP/s. This computes VGG19's convolutions from conv2_2
+(128 input channels) to conv5_1 in less time: on a Xeon limited to AVX2, 2.2-2.5x for the
+512-channel layers at 512 px (forward and backward), and the default 512 px run took 1.42x less
+time (``benchmarks/levels.py --conv``); on an AMD EPYC with AVX2, 1.5-2.3x for the 256- and
+512-channel layers (``benchmarks/conv_algorithms.py``; see the README). The layers with 64 input
+channels keep the direct convolution, which was faster there. The results differ from the direct
+convolution by rounding only: about 1e-5 of the largest output, where float32 itself gives 1e-7. It is used where it pays: float32 on the CPU
 (``stylize(conv="auto")``); bfloat16, where oneDNN's native kernels are faster still, and GPUs,
 whose libraries choose Winograd's algorithm themselves, keep the direct convolution.
 
@@ -43,7 +44,10 @@ A_T = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 
 TILE_BYTES = 2 ** 20  # tiles transformed at once, at most (about one core's L2 cache) ...
 MIN_TILES = 256  # ... but at least this many, or the matrix products get too thin to be fast
 MIN_PIXELS = 256  # below 16 x 16 outputs the direct convolution was as fast or faster
-MIN_IN_CHANNELS = 64  # with 3 input channels (VGG's first layer) the products are too thin
+# With fewer input channels the matrix products are thin and the transforms' memory traffic
+# dominates: on a 2-core AMD EPYC (AVX2) conv1_2 (64 -> 64) ran at 0.54x oneDNN's speed at 512 px and
+# conv2_1 (64 -> 128) at 0.93x; conv2_2 (128 -> 128) at 1.05x and the deeper layers at 1.2-2.3x.
+MIN_IN_CHANNELS = 128
 
 
 def winograd_weights(weight: Tensor) -> Tensor:

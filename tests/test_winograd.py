@@ -75,7 +75,8 @@ def test_extractor_copy_matches_and_leaves_the_original(extractor):
     fast = extractor.winograd()
     assert all(type(m) is not WinogradConv2d for m in extractor.net)
     kinds = [type(m).__name__ for m in fast.net if not isinstance(m, (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d))]
-    assert kinds[0] == "Conv2d" and set(kinds[1:]) == {"WinogradConv2d"}  # all but the 3-channel first layer
+    # conv1_1, conv1_2 and conv2_1 (3 and 64 input channels) stay direct; conv2_2 onwards is Winograd's
+    assert kinds[:3] == ["Conv2d"] * 3 and set(kinds[3:]) == {"WinogradConv2d"}
     img = torch.rand(1, 3, 48, 40, generator=torch.Generator().manual_seed(1))
     ref, ours = extractor(img), fast(img)
     assert ref.keys() == ours.keys()
@@ -112,5 +113,5 @@ def test_memory_estimate_counts_the_transformed_weights():
     layers = nu.DEFAULTS.style_layers + nu.DEFAULTS.content_layers
     extra = (nu.estimate_memory((512, 512), layers=layers, conv="winograd")
              - nu.estimate_memory((512, 512), layers=layers))
-    # 36/9 of the weights of conv1_2 ... conv5_1 (12.9 million of them), in float32
-    assert extra == 4 * 12_939_264 * 4
+    # 36/9 of the weights of conv2_2 ... conv5_1 (12.8 million of them), in float32
+    assert extra == 4 * (12_939_264 - 64 * 64 * 9 - 64 * 128 * 9) * 4
