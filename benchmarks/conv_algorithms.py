@@ -10,8 +10,9 @@ gradient with respect to the input only, as in stylize: the weights are frozen) 
 algorithm, alternating in one process so that both see the same machine; their ratio; and the
 largest difference of the output and of the input gradient, relative to the largest value.
 Run with freed memory kept in the process, as stylize runs (``nstutils.heap.kept_heap``;
-``--plain-heap``: without). The real Caffe weights; inputs are ReLU-like (non-negative, VGG-sized values). The whole
-run's effect is measured by ``benchmarks/levels.py --conv direct winograd``.
+``--plain-heap``: without). The real Caffe weights; inputs are ReLU-like (non-negative,
+VGG-sized values). The whole run's effect is measured by ``benchmarks/levels.py --conv direct
+winograd``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     python benchmarks/levels.py --split 72,48,24 96,36,12 --size 512
     python benchmarks/levels.py --first-step torch grey   # L-BFGS's first step: torch's, then ours
     python benchmarks/levels.py --conv direct winograd direct winograd   # the convolutions' algorithm
-    python benchmarks/levels.py --heap plain kept plain kept --min-in-channels 64 128   # two changes together
+    python benchmarks/levels.py --heap plain kept --min-in-channels 64 128   # before and after two changes
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 python benchmarks/levels.py   # AVX2 class, approximately
 
 For each split (the steps of each pyramid level, coarsest first) one ``nu.stylize`` of Tübingen x

@@ -141,9 +141,9 @@ class VGGFeatures(nn.Module):
         """Return a copy whose 3x3 convolutions compute by Winograd's F(4x4, 3x3) where it pays.
 
         The same features up to rounding (about 1e-5 of the largest value), about 1.5x faster in
-        float32 on CPUs (see :mod:`nstutils.winograd`); the layers with at least
-        MIN_IN_CHANNELS (128) input channels, conv2_2 onwards. The copy shares this extractor's weights and adds their transforms
-        (4x the memory of those weights). ``stylize(conv="auto")`` uses it for float32 CPU runs.
+        float32 on CPUs (see :mod:`nstutils.winograd`); the layers with at least MIN_IN_CHANNELS
+        (128) input channels, conv2_2 onwards. The copy shares this extractor's weights and adds
+        their transforms (4x the memory of those weights). ``stylize(conv="auto")`` uses it for float32 CPU runs.
         """
         fast = copy.copy(self)
         fast._modules = dict(self._modules)  # its own module table: a shallow copy would share it

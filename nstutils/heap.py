@@ -12,9 +12,11 @@ convolution, which allocates fewer blocks than Winograd's bands; ``benchmarks/he
 :func:`kept_heap` turns both off for the duration of a run (``mallopt``: no ``mmap`` for any
 block, no trimming of the heap), then sets glibc's defaults back and returns the free memory to
 the system (``malloc_trim``). The peak memory grows by about 10% (512 px: 1.46 against 1.32 GB),
-since a freed block amid the heap does not always fit a larger request. It does nothing where the C library is not glibc (macOS, Windows, musl), and
-nothing when the user has set glibc's malloc variables themselves (``MALLOC_*``, or
-``glibc.malloc`` in ``GLIBC_TUNABLES``): their choice stands.
+since a freed block amid the heap does not always fit a larger request. It does nothing where the
+C library is not glibc (macOS, Windows, musl), and nothing when the user has set glibc's malloc
+variables themselves (``MALLOC_*``, or ``glibc.malloc`` in ``GLIBC_TUNABLES``): their choice
+stands. The settings are the process's, not the run's: hence the count of runs inside, so that
+runs in two threads (a notebook and its playground) leave them set until the last one ends.
 """
 
 from __future__ import annotations

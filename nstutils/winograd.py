@@ -17,12 +17,13 @@ Why: on CPUs without native bfloat16 (the AVX2 class of most laptops), oneDNN's 
 convolutions of VGG19 ran at 70-105 GFLOP/s. This computes VGG19's convolutions from conv2_2
 (128 input channels) to conv5_1 in less time: on a Xeon limited to AVX2, 2.2-2.5x for the
 512-channel layers at 512 px (forward and backward), and the default 512 px run took 1.42x less
-time (``benchmarks/levels.py --conv``); on an AMD EPYC with AVX2, 1.5-2.3x for the 256- and
+time (``benchmarks/levels.py --conv``); on an AMD EPYC with AVX2, 1.35-2.55x for the 256- and
 512-channel layers (``benchmarks/conv_algorithms.py``; see the README). The layers with 64 input
 channels keep the direct convolution, which was faster there. The results differ from the direct
-convolution by rounding only: about 1e-5 of the largest output, where float32 itself gives 1e-7. It is used where it pays: float32 on the CPU
-(``stylize(conv="auto")``); bfloat16, where oneDNN's native kernels are faster still, and GPUs,
-whose libraries choose Winograd's algorithm themselves, keep the direct convolution.
+convolution by rounding only: about 1e-5 of the largest output, where float32 itself gives 1e-7.
+It is used where it pays: float32 on the CPU (``stylize(conv="auto")``); bfloat16, where
+oneDNN's native kernels are faster still, and GPUs, whose libraries choose Winograd's algorithm
+themselves, keep the direct convolution.
 
 The backward pass (the gradient with respect to the input; the weights are frozen) is the same
 chain of linear maps transposed, so it reuses U. The work is done a band of tile rows at a time
@@ -45,8 +46,8 @@ TILE_BYTES = 2 ** 20  # tiles transformed at once, at most (about one core's L2 
 MIN_TILES = 256  # ... but at least this many, or the matrix products get too thin to be fast
 MIN_PIXELS = 256  # below 16 x 16 outputs the direct convolution was as fast or faster
 # With fewer input channels the matrix products are thin and the transforms' memory traffic
-# dominates: on a 2-core AMD EPYC (AVX2) conv1_2 (64 -> 64) ran at 0.54x oneDNN's speed at 512 px and
-# conv2_1 (64 -> 128) at 0.93x; conv2_2 (128 -> 128) at 1.05x and the deeper layers at 1.2-2.3x.
+# dominates: on a 2-core AMD EPYC (AVX2), at 512 px, conv1_2 (64 -> 64) ran at 0.54-0.66x oneDNN's
+# speed and conv2_1 (64 -> 128) at 0.93-1.17x; conv2_2 (128 -> 128) at 1.02-1.05x, deeper 1.2-2.6x.
 MIN_IN_CHANNELS = 128
 
 
