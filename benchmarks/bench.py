@@ -232,7 +232,7 @@ def _memory_child(method, side, steps):
         ex = nu.VGGFeatures(vgg, layers=LAYERS)
         r = nu.stylize(content, style, ex, steps=steps)
         est = nu.estimate_memory(tuple(content.shape[-2:]), layers=LAYERS, precision=r.params["precision"],
-                                 steps=r.params["level_steps"][-1])
+                                 steps=r.params["level_steps"][-1], conv=r.params["conv"])
     print(json.dumps(dict(method=method, side=side, steps=steps, peak=peak_rss(), estimate=est)))
 
 

@@ -7,6 +7,7 @@ notebooks/04_optimization.ipynb.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -18,7 +19,7 @@ from torch import Tensor
 
 from .device import choose_precision
 from .features import VGGFeatures, min_side
-from .heap import kept_heap
+from .heap import kept_heap, room_to_keep
 from .memory import available_memory, check_memory, estimate_memory
 from .objective import Targets, loss_terms, make_targets
 from .pyramid import pyramid_sizes, rescale, resize, split_steps
@@ -423,7 +424,9 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
                                 pyramid and not isinstance(init, Tensor))
     need = estimate_memory(full, layers=(*content_layers, *style_layers), precision=precision, conv=conv,
                            optimizer=optimizer, lbfgs_history=lbfgs_history, steps=level_steps[-1])
-    check_memory(need, available_memory(content.device) if max_memory is None else max_memory, full)
+    limit = available_memory(content.device) if max_memory is None else max_memory
+    check_memory(need, limit, full)
+    keep = content.device.type == "cpu" and room_to_keep(need, limit)  # speed, never at the cost of memory
     extra = {k: v for k, v in dict(style_blend=style_blend, style_scale=style_scale,
                                    content_masks=content_masks, style_masks=style_masks).items()
              if v is not None}
@@ -446,7 +449,7 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
                  dict(content_layers=content_layers, style_layers=style_layers,
                       style_layer_weights=style_layer_weights, **extra),
                  style_scale is None, optimizer, lr, lbfgs_history, init == "content")
-    with governed(threads, content.device) as governor, kept_heap():
+    with governed(threads, content.device) as governor, kept_heap() if keep else contextlib.nullcontext():
         progress = _Progress(steps, snapshot_every, callback, time.perf_counter(), params, governor)
         img = _init_image(init, resize(content, sizes[0]), styles[0], seed)
         result, first = None, 0

@@ -87,3 +87,17 @@ def test_stylize_runs_inside_the_kept_heap(content, style, extractor, monkeypatc
     monkeypatch.setattr("nstutils.optimize.kept_heap", spy)
     nu.stylize(content, style, extractor, steps=1, pyramid=False)
     assert entered == [True]
+
+
+def test_room_to_keep_needs_room_over_the_estimate():
+    assert heap.room_to_keep(1000, int(1000 * heap.ROOM))
+    assert not heap.room_to_keep(1000, int(1000 * heap.ROOM) - 1)
+    assert not heap.room_to_keep(1000, None)  # unknown free memory: glibc's defaults
+
+
+def test_stylize_keeps_glibcs_defaults_without_room(content, style, extractor, monkeypatch):
+    entered = []
+    monkeypatch.setattr("nstutils.optimize.kept_heap", lambda: entered.append(True) or heap.kept_heap(FakeLibc()))
+    monkeypatch.setattr(heap, "ROOM", 1e12)  # no machine has that much room over any estimate
+    r = nu.stylize(content, style, extractor, steps=1, pyramid=False)
+    assert r.status == "completed" and entered == []
