@@ -5,10 +5,12 @@
     python benchmarks/levels.py --first-step torch grey   # L-BFGS's first step: torch's, then ours
     python benchmarks/levels.py --conv direct winograd direct winograd   # the convolutions' algorithm
     python benchmarks/levels.py --heap plain kept --min-in-channels 64 128   # before and after two changes
+    python benchmarks/levels.py --split 72,48,24 96,24,24 --range free clamped   # the losses' clamp, two splits
+    python benchmarks/levels.py --textbook-steps 0 --pair petra_tomb_facade:munch_the_scream --split 72,48,24 96,24,24
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 python benchmarks/levels.py   # AVX2 class, approximately
 
 For each split (the steps of each pyramid level, coarsest first) one ``nu.stylize`` of Tübingen x
-The Starry Night at the defaults, reporting per level: steps, forward+backward evaluations (L-BFGS's
+The Starry Night (or each ``--pair`` of data/content and data/style images) at the defaults, reporting per level: steps, forward+backward evaluations (L-BFGS's
 line search may need more than one per step), seconds, seconds per evaluation; then the run's
 seconds, the fp32 loss of the saved PNG (the score of benchmarks/bench.py) and the run's seconds in
 textbook-step times (one step of bench.py's baseline loop, timed in this same run).
@@ -21,6 +23,8 @@ process, after a kept run, glibc's defaults are back but its threshold for fresh
 adapts), and ``--min-in-channels`` sets the fewest input channels for which a layer computes by
 Winograd's algorithm (``nstutils.winograd.MIN_IN_CHANNELS``); the two options' values pair up
 in order (``--heap plain kept --min-in-channels 64 128``: before and after both changes).
+``--range free`` scores the optimizer's pixels as they are, without the clamp to [0, 1] that
+stylize's losses apply (``optimize.as_saved``); ``clamped`` is stylize's way.
 """
 
 from __future__ import annotations
@@ -101,6 +105,10 @@ def main(argv=None):
                     help="freed memory kept in the process during a run (default, as stylize) or glibc's malloc as it is")
     ap.add_argument("--min-in-channels", nargs="+", type=int, default=[features.MIN_IN_CHANNELS],
                     help="fewest input channels for Winograd's convolutions, paired with --heap")
+    ap.add_argument("--range", nargs="+", choices=("clamped", "free"), default=["clamped"],
+                    help="the losses score the pixels clamped to [0, 1] (default, as stylize) or as they are")
+    ap.add_argument("--pair", nargs="+", default=["tubingen_neckarfront:van_gogh_starry_night"],
+                    metavar="CONTENT:STYLE", help="photo and painting, file names in data/content and data/style without .jpg")
     ap.add_argument("--save", metavar="DIR", help="save each result as DIR/<split>.png")
     ap.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = ap.parse_args(argv)
@@ -113,8 +121,10 @@ def main(argv=None):
     print(f"machine: {machine}", flush=True)
     vgg = nu.load_vgg19()
     extractor = nu.VGGFeatures(vgg, layers=bench.LAYERS)
-    content, style = bench.images(args.size)
-    score = bench.scorer(content, style, extractor)
+    data = bench.find_data(HERE)
+    pairs = [tuple(nu.load_image(data / kind / f"{name}.jpg", max_side=args.size)
+                   for kind, name in zip(("content", "style"), pair.split(":"))) for pair in args.pair]
+    content, style = pairs[0]
     step = None
     if args.textbook_steps:
         step = statistics.median(bench.step_times(
@@ -125,18 +135,26 @@ def main(argv=None):
         pyramid.PYRAMID_FACTOR = args.factor  # read by pyramid_sizes at each call
     first_changes = {"torch": None, "grey": optimize.LBFGS_FIRST_CHANGE}
     memory = list(zip(args.heap, args.min_in_channels))
-    for split, first, conv, (heap, channels) in [(sp, f, c, m) for sp in args.split for f in args.first_step
-                                                 for c in args.conv for m in memory]:
+    for pair, split, first, conv, (heap, channels), bounds in [
+            (p, sp, f, c, m, b) for p in range(len(pairs)) for sp in args.split for f in args.first_step
+            for c in args.conv for m in memory for b in args.range]:
+        content, style = pairs[pair]
+        score = bench.scorer(content, style, extractor)
         optimize.LBFGS_FIRST_CHANGE = first_changes[first]  # read by _make_optimizer at each level
         features.MIN_IN_CHANNELS = channels  # read by VGGFeatures.winograd at each stylize
         plain = mock.patch.object(optimize, "kept_heap", lambda: contextlib.nullcontext(False))
-        with plain if heap == "plain" else contextlib.nullcontext():
+        free = mock.patch.object(optimize, "as_saved", lambda img: img)  # the raw pixels, as before 2026-12-04
+        with (plain if heap == "plain" else contextlib.nullcontext(),
+              free if bounds == "free" else contextlib.nullcontext()):
             r = run_split(content, style, extractor, split, score, conv)
         image = r.pop("image")
-        name = ("-".join(map(str, r["split"])) + ("" if args.first_step == ["grey"] else f"_{first}")
+        name = (("" if len(pairs) == 1 else f"{args.pair[pair].replace(':', '_')}_")
+                + "-".join(map(str, r["split"])) + ("" if args.first_step == ["grey"] else f"_{first}")
                 + ("" if args.conv == ["auto"] else f"_{conv}")
-                + ("" if len(memory) == 1 else f"_{heap}_{channels}"))
-        r["first_step"], r["conv"], r["heap"], r["min_in_channels"] = first, conv, heap, channels
+                + ("" if len(memory) == 1 else f"_{heap}_{channels}")
+                + ("" if args.range == ["clamped"] else f"_{bounds}"))
+        r["first_step"], r["conv"], r["heap"], r["min_in_channels"], r["range"] = first, conv, heap, channels, bounds
+        r["pair"] = args.pair[pair]
         if args.save:
             Path(args.save).mkdir(parents=True, exist_ok=True)
             nu.save_image(image, Path(args.save) / f"{name}.png")

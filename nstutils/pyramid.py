@@ -34,18 +34,26 @@ def pyramid_sizes(size: tuple[int, int], min_side: int = PYRAMID_MIN_SIDE) -> li
 def split_steps(steps: int, levels: int) -> list[int]:
     """Share ``steps`` optimizer updates among ``levels`` levels, coarsest first.
 
-    Level i (0 = coarsest) gets a share proportional to levels - i (3:2:1 on three levels), and
-    every level at least one step when steps >= levels: 144 steps on 3 levels -> [72, 48, 24].
-    The shares add up to ``steps`` exactly. A step costs about 4x more at each finer level, so
-    the finest level still takes about 60% of the time. Measured at 512 px, one run each: the
-    coarsest level's last steps pay least. 98, 48, 24 steps (4:2:1) reached a final loss of
-    1.084 and 70, 48, 24 reached 1.081 in 2.3 s less; 50, 40, 24 reached 1.146. Runs that
-    differ by a few steps end up to 5% apart (72, 48, 24: 1.136 in benchmarks/results).
+    The finest level gets 1 / (1 + 2 + ... + levels) of the steps (24 of 144 on three levels),
+    every level between it and the coarsest as many, and the coarsest the rest: 4:1:1 on three
+    levels (144 -> [96, 24, 24]), 2:1 on two (144 -> [96, 48]), 7:1:1:1 on four. Every level
+    gets at least one step when steps >= levels, and the shares add up to ``steps`` exactly.
+
+    Why: a step costs about 4x more at each finer level, and the final loss depends most on the
+    finest level's steps, then on the coarsest's (which fix the large shapes), and least on the
+    levels between. Measured at 512 px with the losses of the clamped image (optimize.as_saved),
+    the loss of the saved PNG on four photo/painting pairs (README; ``benchmarks/levels.py --pair``):
+    96, 24, 24 against 72, 48, 24 (3:2:1, the split before) ended -0.6%, +3.1%, +4.3% and -0.5%
+    apart, in about 9% less time (24 evaluations of 0.42 s at 256 px for 24 of 0.15 s at 128 px);
+    48, 24, 24 ended +12% on one pair (Petra x The Scream, whose large swirls need the coarse
+    steps); 72, 48, 18 ended +11% on Tübingen x The Starry Night. Runs that differ by a few
+    steps end up to 5% apart, so only differences larger than that mean much.
     """
     if levels < 1:
         raise ValueError(f"levels must be >= 1, got {levels}")
-    shares = [levels - i for i in range(levels)]
-    out = [int(steps * s // sum(shares)) for s in shares]
+    total = levels * (levels + 1) // 2  # the finest level's share is 1 / total, as with levels:...:2:1
+    shares = [total - (levels - 1)] + [1] * (levels - 1)
+    out = [int(steps * s // total) for s in shares]
     out[0] += steps - sum(out)  # the remainder goes to the cheapest level
     for i in range(levels - 1, 0, -1):  # every level gets a step, taken from the coarsest
         if out[i] == 0 and out[0] > 1:

@@ -25,7 +25,10 @@ def test_split_steps_adds_up_and_favours_coarse_levels(steps, levels):
     assert out == sorted(out, reverse=True)
     if steps >= levels:
         assert min(out) >= 1
-    assert split_steps(144, 3) == [72, 48, 24]
+    assert split_steps(144, 3) == [96, 24, 24]  # 4:1:1
+    assert split_steps(144, 2) == [96, 48]  # 2:1
+    assert split_steps(144, 4) == [102, 14, 14, 14]  # 7:1:1:1: the finest keeps 1/10
+    assert split_steps(144, 1) == [144]
 
 
 def test_resize_keeps_range_and_identity():

@@ -194,3 +194,43 @@ def test_lbfgs_first_step_starts_near_a_grey_level_and_keeps_lr_after(content, s
     assert ours <= 2 < torchs, (ours, torchs)
     opt = optimize._make_optimizer("lbfgs", content.clone().requires_grad_(True), 0.5, 10)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5 * grey * content.numel())
+
+
+def test_losses_score_the_clamped_image_the_run_will_save(content, style, extractor, monkeypatch):
+    """L-BFGS's pixels are unbounded, but the losses score them clamped (optimize.as_saved): the
+    loss the run minimizes is the loss of the image it returns, and a value beyond [0, 1] gets no
+    gradient."""
+    from nstutils import optimize
+
+    seen, params = [], []
+    real_terms, real_make = optimize.loss_terms, optimize._make_optimizer
+
+    def terms(img, *args, **kw):
+        seen.append((float(img.detach().min()), float(img.detach().max())))
+        return real_terms(img, *args, **kw)
+
+    def make(*args):
+        opt = real_make(*args)
+        params.append(opt.param_groups[0]["params"][0])
+        return opt
+    monkeypatch.setattr(optimize, "loss_terms", terms)
+    monkeypatch.setattr(optimize, "_make_optimizer", make)
+    r = nu.stylize(content, style, extractor, steps=30, pyramid=False, style_weight=1000.0)
+    raw = params[0].detach()
+    assert raw.min() < 0 or raw.max() > 1  # the optimizer's own pixels did leave the range ...
+    assert all(0 <= lo and hi <= 1 for lo, hi in seen)  # ... but every loss scored them clamped
+    assert torch.equal(r.image, raw.clamp(0, 1))
+    targets = nu.make_targets(extractor, content, style, content_layers=nu.DEFAULTS.content_layers,
+                              style_layers=nu.DEFAULTS.style_layers)
+    with torch.no_grad():
+        saved = real_terms(r.image, extractor, targets, content_weight=1.0, style_weight=1000.0, tv_weight=1.0)
+    assert r.loss["total"] == pytest.approx(float(saved["total"]), rel=1e-4)
+
+    beyond = content.clone()
+    beyond[..., :8, :8] = 1.5  # a bright corner above the range
+    beyond[..., -8:, -8:] = -0.5  # and a dark one below it
+    img = beyond.requires_grad_(True)
+    real_terms(optimize.as_saved(img), extractor, targets, content_weight=1.0, style_weight=30.0,
+               tv_weight=1.0)["total"].backward()
+    assert img.grad[..., :8, :8].abs().max() == 0 and img.grad[..., -8:, -8:].abs().max() == 0
+    assert img.grad[..., 16:40, 16:40].abs().max() > 0
