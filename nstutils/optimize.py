@@ -80,13 +80,13 @@ def as_saved(img: Tensor) -> Tensor:
 
     A departure from Gatys et al. and the usual L-BFGS implementations, which optimize pixels
     without bounds and clamp only when saving: that clamp changed the image the loss had
-    described, and the saved image scored 4-7% worse than the optimizer's last loss (512 px,
-    four photo/painting pairs). The loss of the clamped image is a continuous function of the
-    pixels, so L-BFGS's curvature model stays valid (clamping the pixels themselves in place
-    would not); a value beyond the range gets no gradient and stays clipped to it. Measured:
-    the default 512 px run of Tübingen x The Starry Night ended at 1.058 instead of 1.109, and
-    three other pairs 5-13% lower (README, "Speed and memory"). Adam clamps its pixels after
-    every step, so for Adam this changes nothing.
+    described (the default 512 px run's last history entry was 1.075, its saved image 1.109).
+    The loss of the clamped image is a continuous function of the pixels, so L-BFGS's curvature
+    model stays valid (clamping the pixels themselves in place would not); a value beyond the
+    range gets no gradient and stays clipped to it. Measured (``benchmarks/levels.py --range``):
+    the default 512 px run of Tübingen x The Starry Night ended at 1.055-1.058 instead of 1.109,
+    and three other pairs 3-14% lower (README, "Speed and memory"). Adam clamps its pixels after
+    every step, so for Adam this changes nothing. Taught in notebooks/04_optimization.ipynb, section 9.
     """
     return img.clamp(0, 1)
 
