@@ -94,11 +94,11 @@ def baseline_stylize(content, style, vgg, steps, on_step=None):
 
 
 # ----------------------------------------------------------------------------- helpers
-def images(side):
+def images(side, content="tubingen_neckarfront", style="van_gogh_starry_night"):
+    """The photo and painting (names of data/content and data/style files without .jpg) at ``side`` px."""
     data = find_data(HERE)
-    content = nu.load_image(data / "content/tubingen_neckarfront.jpg", max_side=side)
-    style = nu.load_image(data / "style/van_gogh_starry_night.jpg", max_side=side)
-    return content, style
+    return (nu.load_image(data / "content" / f"{content}.jpg", max_side=side),
+            nu.load_image(data / "style" / f"{style}.jpg", max_side=side))
 
 
 def scorer(content, style, extractor):

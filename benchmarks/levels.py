@@ -121,9 +121,8 @@ def main(argv=None):
     print(f"machine: {machine}", flush=True)
     vgg = nu.load_vgg19()
     extractor = nu.VGGFeatures(vgg, layers=bench.LAYERS)
-    data = bench.find_data(HERE)
-    pairs = [tuple(nu.load_image(data / kind / f"{name}.jpg", max_side=args.size)
-                   for kind, name in zip(("content", "style"), pair.split(":"))) for pair in args.pair]
+    pairs = [bench.images(args.size, *pair.split(":")) for pair in args.pair]
+    scores = [bench.scorer(content, style, extractor) for content, style in pairs]  # targets once per pair
     content, style = pairs[0]
     step = None
     if args.textbook_steps:
@@ -138,8 +137,7 @@ def main(argv=None):
     for pair, split, first, conv, (heap, channels), bounds in [
             (p, sp, f, c, m, b) for p in range(len(pairs)) for sp in args.split for f in args.first_step
             for c in args.conv for m in memory for b in args.range]:
-        content, style = pairs[pair]
-        score = bench.scorer(content, style, extractor)
+        (content, style), score = pairs[pair], scores[pair]
         optimize.LBFGS_FIRST_CHANGE = first_changes[first]  # read by _make_optimizer at each level
         features.MIN_IN_CHANNELS = channels  # read by VGGFeatures.winograd at each stylize
         plain = mock.patch.object(optimize, "kept_heap", lambda: contextlib.nullcontext(False))
