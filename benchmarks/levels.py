@@ -7,6 +7,7 @@
     python benchmarks/levels.py --heap plain kept --min-in-channels 64 128   # before and after two changes
     python benchmarks/levels.py --split 72,48,24 96,24,24 --range free clamped   # the losses' clamp, two splits
     python benchmarks/levels.py --textbook-steps 0 --pair petra_tomb_facade:munch_the_scream --split 72,48,24 96,24,24
+    python benchmarks/levels.py --start-level no yes --pair ...   # the pyramid's start level (64 px at 512 px)
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 python benchmarks/levels.py   # AVX2 class, approximately
 
 For each split (the steps of each pyramid level, coarsest first) one ``nu.stylize`` of Tübingen x
@@ -24,7 +25,9 @@ adapts), and ``--min-in-channels`` sets the fewest input channels for which a la
 Winograd's algorithm (``nstutils.winograd.MIN_IN_CHANNELS``); the two options' values pair up
 in order (``--heap plain kept --min-in-channels 64 128``: before and after both changes).
 ``--range free`` scores the optimizer's pixels as they are, without the clamp to [0, 1] that
-stylize's losses apply (``optimize.as_saved``); ``clamped`` is stylize's way.
+stylize's losses apply (``optimize.as_saved``); ``clamped`` is stylize's way. ``--start-level no``
+leaves out the level that ``stylize`` puts before a pyramid's coarsest (``pyramid.add_start_level``);
+a ``--split`` must have as many levels as the pyramid run.
 """
 
 from __future__ import annotations
@@ -49,16 +52,20 @@ import nstutils as nu  # noqa: E402
 from nstutils import features, optimize, pyramid  # noqa: E402
 
 
-def run_split(content, style, extractor, split: list[int] | None, score, conv: str = "auto") -> dict:
-    """One default stylize with the given level steps (None: the defaults); its per-level costs."""
+def run_split(content, style, extractor, split: list[int] | None, score, conv: str = "auto",
+              start_level: bool = True) -> dict:
+    """One default stylize with the given level steps (None: the defaults); its per-level costs.
+
+    ``start_level``: False leaves out the pyramid's start level (``pyramid.add_start_level``).
+    """
     evals: list[int] = []
     extractor_hook = extractor.register_forward_hook(
         lambda m, args, out: evals.append(args[0].shape[-1]) if torch.is_grad_enabled() else None)
     stamps: list[tuple[int, float]] = []
-    real_levels = optimize.levels
+    real_levels, keep_start = optimize.levels, start_level
 
-    def levels(full, layers, steps, pyramid):
-        sizes, level_steps = real_levels(full, layers, steps, pyramid)
+    def levels(full, layers, steps, pyramid, start_level=True):
+        sizes, level_steps = real_levels(full, layers, steps, pyramid, start_level and keep_start)
         if split is not None:
             if len(split) != len(sizes):
                 raise SystemExit(f"split {split} has {len(split)} levels; this size has {len(sizes)}: {sizes}")
@@ -107,6 +114,8 @@ def main(argv=None):
                     help="fewest input channels for Winograd's convolutions, paired with --heap")
     ap.add_argument("--range", nargs="+", choices=("clamped", "free"), default=["clamped"],
                     help="the losses score the pixels clamped to [0, 1] (default, as stylize) or as they are")
+    ap.add_argument("--start-level", nargs="+", choices=("yes", "no"), default=["yes"],
+                    help="the pyramid's start level at half the coarsest's sides (default, as stylize) or not")
     ap.add_argument("--pair", nargs="+", default=["tubingen_neckarfront:van_gogh_starry_night"],
                     metavar="CONTENT:STYLE", help="photo and painting, file names in data/content and data/style without .jpg")
     ap.add_argument("--save", metavar="DIR", help="save each result as DIR/<split>.png")
@@ -134,9 +143,9 @@ def main(argv=None):
         pyramid.PYRAMID_FACTOR = args.factor  # read by pyramid_sizes at each call
     first_changes = {"torch": None, "grey": optimize.LBFGS_FIRST_CHANGE}
     memory = list(zip(args.heap, args.min_in_channels))
-    for pair, split, first, conv, (heap, channels), bounds in [
-            (p, sp, f, c, m, b) for p in range(len(pairs)) for sp in args.split for f in args.first_step
-            for c in args.conv for m in memory for b in args.range]:
+    for pair, start, split, first, conv, (heap, channels), bounds in [
+            (p, st, sp, f, c, m, b) for p in range(len(pairs)) for st in args.start_level for sp in args.split
+            for f in args.first_step for c in args.conv for m in memory for b in args.range]:
         (content, style), score = pairs[pair], scores[pair]
         optimize.LBFGS_FIRST_CHANGE = first_changes[first]  # read by _make_optimizer at each level
         features.MIN_IN_CHANNELS = channels  # read by VGGFeatures.winograd at each stylize
@@ -144,15 +153,16 @@ def main(argv=None):
         free = mock.patch.object(optimize, "as_saved", lambda img: img)  # the raw pixels, as before 2026-12-04
         with (plain if heap == "plain" else contextlib.nullcontext(),
               free if bounds == "free" else contextlib.nullcontext()):
-            r = run_split(content, style, extractor, split, score, conv)
+            r = run_split(content, style, extractor, split, score, conv, start == "yes")
         image = r.pop("image")
         name = (("" if len(pairs) == 1 else f"{args.pair[pair].replace(':', '_')}_")
                 + "-".join(map(str, r["split"])) + ("" if args.first_step == ["grey"] else f"_{first}")
                 + ("" if args.conv == ["auto"] else f"_{conv}")
                 + ("" if len(memory) == 1 else f"_{heap}_{channels}")
-                + ("" if args.range == ["clamped"] else f"_{bounds}"))
+                + ("" if args.range == ["clamped"] else f"_{bounds}")
+                + ("" if args.start_level == ["yes"] else f"_start_{start}"))
         r["first_step"], r["conv"], r["heap"], r["min_in_channels"], r["range"] = first, conv, heap, channels, bounds
-        r["pair"] = args.pair[pair]
+        r["pair"], r["start_level"] = args.pair[pair], start
         if args.save:
             Path(args.save).mkdir(parents=True, exist_ok=True)
             nu.save_image(image, Path(args.save) / f"{name}.png")

@@ -22,7 +22,7 @@ from .features import VGGFeatures, min_side
 from .heap import kept_heap, room_to_keep
 from .memory import available_memory, check_memory, estimate_memory
 from .objective import Targets, loss_terms, make_targets
-from .pyramid import pyramid_sizes, rescale, resize, split_steps
+from .pyramid import add_start_level, pyramid_sizes, rescale, resize, split_steps
 from .threads import ThreadGovernor, ThreadReplay, check_threads, governed
 from .layers import check_layers
 from .validate import check_choice, check_image, check_int, check_number, check_seed
@@ -38,8 +38,9 @@ INITS = ("content", "noise", "style")
 class Defaults:
     """Every default of :func:`stylize`, in one place (the CLI and the widgets read them here)."""
 
-    # 144 = 96 + 24 + 24 steps at 128, 256 and 512 px (96 + 48 at 384 px); the finest level's
-    # steps pay most, the coarsest's cost least (pyramid.split_steps; timings in benchmarks/).
+    # 144 = 48 + 48 + 24 + 24 steps at 64, 128, 256 and 512 px (48 + 48 + 48 at 96, 192 and 384
+    # px); the finest level's steps pay most, the coarsest's cost least (pyramid.split_steps and
+    # add_start_level; timings in benchmarks/).
     steps: int = 144
     optimizer: str = "lbfgs"
     lr: float | None = None  # None: 1.0 for L-BFGS (its line search scales the step), 0.02 for Adam
@@ -57,6 +58,7 @@ class Defaults:
     seed: int = 0
     lbfgs_history: int = 100
     pyramid: bool = True  # coarse-to-fine from 128 px (False: the textbook single-size run)
+    start_level: bool | None = None  # and from 64 px with a numeric style weight (pyramid.add_start_level)
     precision: str = "auto"  # bf16 convolutions where the device runs them natively, else fp32
     conv: str = "auto"  # float32 on the CPU: Winograd's F(4x4, 3x3) convolutions (nstutils.winograd)
     threads: int | str = "auto"  # CPU threads: all while the run gets its cores; when crowded, one
@@ -347,15 +349,23 @@ def _choose_style_weight(plan: _Plan, img: Tensor, weights: dict, progress: "_Pr
     return result
 
 
-def levels(full: tuple[int, int], layers, steps: int, pyramid: bool) -> tuple[list, list[int]]:
+def levels(full: tuple[int, int], layers, steps: int, pyramid: bool,
+           start_level: bool = True) -> tuple[list, list[int]]:
     """Return the (H, W) of each pyramid level, coarsest first, and the steps of each.
 
     Levels too small for the deepest of ``layers`` are left out (very wide images: fewer levels).
+    ``start_level``: a pyramid gets one more level at half its coarsest's sides
+    (:func:`nstutils.pyramid.add_start_level`).
     """
     sizes = pyramid_sizes(full) if pyramid else [full]
     deepest = min_side(layers)
     sizes = [s for s in sizes[:-1] if min(s) >= deepest] + [tuple(full)]
-    return sizes, split_steps(steps, len(sizes))
+    level_steps = split_steps(steps, len(sizes))
+    if start_level:
+        more, more_steps = add_start_level(sizes, level_steps)
+        if min(more[0]) >= deepest:
+            return more, more_steps
+    return sizes, level_steps
 
 
 def _make_optimizer(name: str, img: Tensor, lr: float, history: int) -> torch.optim.Optimizer:
@@ -383,6 +393,7 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
             init=DEFAULTS.init, seed: int = DEFAULTS.seed, snapshot_every: int | None = None,
             callback: Callable[[StepInfo], bool | None] | None = None,
             lbfgs_history: int = DEFAULTS.lbfgs_history, pyramid: bool = DEFAULTS.pyramid,
+            start_level: bool | None = DEFAULTS.start_level,
             precision: str = DEFAULTS.precision, conv: str = DEFAULTS.conv,
             threads: int | str = DEFAULTS.threads, max_memory: int | None = None) -> StylizeResult:
     """Stylize ``content`` with ``style`` by optimizing the pixels (Gatys et al., 2016).
@@ -401,9 +412,16 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
         snapshot_every: keep a copy of the image every N steps (step 0 included).
         callback: called after each step with a StepInfo; return True to stop early.
         pyramid: coarse-to-fine (see :mod:`nstutils.pyramid`): the steps are shared among
-            levels from 128 px up, each started from the upsampled result of the one before.
+            levels that double in size up to the full size, each started from the upsampled
+            result of the one before, from 128 px up (96, 24 and 24 steps at 128, 256 and 512 px).
             False runs every step at full size (the textbook method). A tensor ``init``
             continues at full size without a pyramid.
+        start_level: one more pyramid level before the coarsest, at half its size, with half its
+            steps (:func:`nstutils.pyramid.add_start_level`; 48, 48, 24 and 24 steps at 64, 128,
+            256 and 512 px). None (the default): with a numeric style weight, not with "auto",
+            whose tries are the first level and are judged at 128 px and up (True with "auto"
+            raises ValueError). ``params["start_level"]`` records it, so that a rerun with the
+            weight "auto" chose (:func:`nstutils.provenance.stylize_kwargs`) gets the same pixels.
         precision: "fp32", "bf16" (convolutions in bfloat16, losses in float32) or "auto"
             (bf16 where the device runs it natively; see :mod:`nstutils.device`).
         conv: how the convolutions compute: "direct" (torch's), "winograd" (Winograd's F(4x4, 3x3),
@@ -436,8 +454,14 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
     if auto and style_weight != "auto":
         raise ValueError(f"style_weight must be a number >= 0 or 'auto', got {style_weight!r}")
     full = tuple(content.shape[-2:])
+    if start_level not in (None, True, False):
+        raise ValueError(f"start_level must be True, False or None, got {start_level!r}")
+    if auto and start_level:
+        raise ValueError("start_level=True cannot go with style_weight='auto': its tries are the first "
+                         "pyramid level, judged at 128 px and up; leave start_level out")
+    start_level = not auto if start_level is None else start_level
     sizes, level_steps = levels(full, (*content_layers, *style_layers), steps,
-                                pyramid and not isinstance(init, Tensor))
+                                pyramid and not isinstance(init, Tensor), start_level=start_level)
     need = estimate_memory(full, layers=(*content_layers, *style_layers), precision=precision, conv=conv,
                            optimizer=optimizer, lbfgs_history=lbfgs_history, steps=level_steps[-1])
     limit = available_memory(content.device) if max_memory is None else max_memory
@@ -456,7 +480,7 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
                   style_scale=style_scale, masks=content_masks is not None,
                   init=init if isinstance(init, str) else "tensor", seed=seed,
                   lbfgs_history=lbfgs_history, snapshot_every=snapshot_every,
-                  pyramid=bool(pyramid), levels=[list(s) for s in sizes], level_steps=level_steps, precision=precision, conv=conv,
+                  pyramid=bool(pyramid), start_level=start_level, levels=[list(s) for s in sizes], level_steps=level_steps, precision=precision, conv=conv,
                   content_size=full, style_size=_sizes(styles),
                   device=str(content.device), threads=threads, weights=extractor.weights_id,
                   pooling=extractor.pooling, torch=torch.__version__)

@@ -26,7 +26,7 @@ KEYS = ("nstutils:params", "nstutils:versions", "nstutils:sources", "nstutils:lo
 # The settings of ``params`` that are keyword arguments of stylize (others describe the run).
 RERUN_KEYS = ("steps", "optimizer", "lr", "content_weight", "style_weight", "tv_weight", "tv_kind",
               "content_layers", "style_layers", "style_layer_weights", "style_blend", "style_scale",
-              "seed", "lbfgs_history", "pyramid", "precision", "conv")
+              "seed", "lbfgs_history", "pyramid", "start_level", "precision", "conv")
 
 
 def versions() -> dict[str, str]:
@@ -109,6 +109,7 @@ def stylize_kwargs(params: dict) -> dict:
     """
     kwargs = {k: params[k] for k in RERUN_KEYS if k in params}
     kwargs.setdefault("conv", "direct")  # results saved before Winograd's convolutions used torch's
+    kwargs.setdefault("start_level", False)  # and those saved before the pyramid's start level had none
     for k in ("content_layers", "style_layers"):
         if k in kwargs:
             kwargs[k] = tuple(kwargs[k])

@@ -145,8 +145,9 @@ def test_auto_tries_are_the_runs_first_level_and_the_kept_one_is_reused(big, sty
     assert [h.step for h in r.history] == list(range(1, first + rest + 1))
     assert [s for s, _ in r.snapshots] == [0, 4, 8, 12, 16]  # the kept try's, then the run's
     assert r.params["style_weight_seconds"] > 0  # the tries not kept
+    assert r.params["start_level"] is False  # "auto" has no start level, and a rerun must say so
     again = nu.stylize(big, style, extractor, steps=18, style_weight=kept, snapshot_every=4,
-                       threads=r.params["thread_schedule"])
+                       threads=r.params["thread_schedule"], start_level=r.params["start_level"])
     torch.testing.assert_close(again.image, r.image, rtol=0, atol=0)
     assert [h.total for h in again.history] == [h.total for h in r.history]
 
@@ -155,7 +156,8 @@ def test_auto_replays_a_thread_schedule_in_every_try(big, style, extractor):
     schedule = [[0, 1], [3, 2], [7, 1]]
     r = nu.stylize(big, style, extractor, steps=9, style_weight="auto", threads=schedule)
     assert r.params["thread_schedule"] == schedule
-    again = nu.stylize(big, style, extractor, steps=9, style_weight=r.params["style_weight"], threads=schedule)
+    again = nu.stylize(big, style, extractor, steps=9, style_weight=r.params["style_weight"], threads=schedule,
+                       start_level=r.params["start_level"])
     torch.testing.assert_close(again.image, r.image, rtol=0, atol=0)
 
 
@@ -183,7 +185,8 @@ def test_auto_records_the_kept_tries_thread_counts(big, style, extractor, monkey
     assert r.params["style_weight_probes"][0] == [30.0, -0.5] and r.params["style_weight"] != 30.0
     # The first try dropped to 1 thread at step 2; the kept try ran on 1 thread from its start.
     assert r.params["thread_schedule"] == [[0, 1]]
-    again = nu.stylize(big, style, extractor, steps=9, style_weight=r.params["style_weight"], threads=[[0, 1]])
+    again = nu.stylize(big, style, extractor, steps=9, style_weight=r.params["style_weight"], threads=[[0, 1]],
+                       start_level=r.params["start_level"])
     torch.testing.assert_close(again.image, r.image, rtol=0, atol=0)
 
 

@@ -6,7 +6,7 @@ import torch
 import nstutils as nu
 from nstutils.device import choose_precision
 from nstutils.memory import check_memory
-from nstutils.pyramid import pyramid_sizes, resize, split_steps
+from nstutils.pyramid import add_start_level, pyramid_sizes, resize, split_steps
 
 LAYERS = (*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers)
 
@@ -29,6 +29,39 @@ def test_split_steps_adds_up_and_favours_coarse_levels(steps, levels):
     assert split_steps(144, 2) == [96, 48]  # 2:1
     assert split_steps(144, 4) == [102, 14, 14, 14]  # 7:1:1:1: the finest keeps 1/10
     assert split_steps(144, 1) == [144]
+
+
+def test_a_pyramid_starts_one_level_coarser_with_half_the_coarsest_steps():
+    sizes = [(96, 128), (192, 256), (384, 512)]
+    assert add_start_level(sizes, [96, 24, 24]) == ([(48, 64), *sizes], [48, 48, 24, 24])
+    assert add_start_level(sizes[1:], [7, 3]) == ([(96, 128), (192, 256), (384, 512)], [4, 3, 3])
+    assert add_start_level([(384, 512)], [144]) == ([(384, 512)], [144])  # no pyramid: as it was
+    assert add_start_level(sizes, [1, 1, 1]) == (sizes, [1, 1, 1])  # no step to share
+    # stylize's levels: the default 512 px run, a 384 px one; "auto" (start_level=False) keeps 128 px.
+    assert nu.optimize.levels((384, 512), LAYERS, 144, True) == ([(48, 64), *sizes], [48, 48, 24, 24])
+    assert nu.optimize.levels((288, 384), LAYERS, 144, True) == ([(72, 96), (144, 192), (288, 384)], [48, 48, 48])
+    assert nu.optimize.levels((384, 512), LAYERS, 144, True, start_level=False) == (sizes, [96, 24, 24])
+    assert nu.optimize.levels((200, 255), LAYERS, 144, True) == ([(200, 255)], [144])
+    assert nu.optimize.levels((384, 512), LAYERS, 144, False) == ([(384, 512)], [144])
+    # A wide image whose start level would be too small for relu5_1 (16 px) goes without it.
+    assert nu.optimize.levels((60, 512), LAYERS, 144, True) == ([(30, 256), (60, 512)], [96, 48])
+
+
+def test_the_start_level_is_recorded_and_refused_with_auto(content, style, extractor):
+    big = torch.nn.functional.interpolate(content, size=(64, 256), mode="bilinear").clamp(0, 1)
+    r = nu.stylize(big, style, extractor, steps=4, precision="fp32")
+    assert r.params["start_level"] is True and r.params["levels"] == [[16, 64], [32, 128], [64, 256]]
+    assert r.params["level_steps"] == [2, 1, 1]
+    off = nu.stylize(big, style, extractor, steps=4, precision="fp32", start_level=False)
+    assert off.params["start_level"] is False and off.params["levels"] == [[32, 128], [64, 256]]
+    kwargs = nu.provenance.stylize_kwargs(r.params)
+    assert kwargs["start_level"] is True
+    old = {k: v for k, v in r.params.items() if k != "start_level"}  # saved before the start level
+    assert nu.provenance.stylize_kwargs(old)["start_level"] is False
+    with pytest.raises(ValueError, match="start_level=True cannot go with style_weight='auto'"):
+        nu.stylize(big, style, extractor, steps=4, style_weight="auto", start_level=True)
+    with pytest.raises(ValueError, match="start_level must be True, False or None"):
+        nu.stylize(big, style, extractor, steps=4, start_level="yes")
 
 
 def test_resize_keeps_range_and_identity():
