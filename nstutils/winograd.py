@@ -1,4 +1,4 @@
-"""3x3 convolutions with 2.25x fewer multiplications: Winograd's minimal filtering, F(4x4, 3x3).
+"""3x3 convolutions with 4x fewer multiplications: Winograd's minimal filtering, F(4x4, 3x3).
 
 A 3x3 convolution (stride 1, padding 1) computes each 4x4 block of its output from a 6x6 tile of
 its input. Winograd's algorithm (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural
