@@ -16,6 +16,11 @@ PYRAMID_MIN_SIDE = 128  # the coarsest level's longer side; below this VGG's dee
 PYRAMID_FACTOR = 2  # each level doubles the sides of the one before
 
 
+def _coarser(size: tuple[int, int]) -> tuple[int, int]:
+    """The (H, W) of the level below ``size``: its sides divided by PYRAMID_FACTOR, at least 1 px."""
+    return max(1, round(size[0] / PYRAMID_FACTOR)), max(1, round(size[1] / PYRAMID_FACTOR))
+
+
 def pyramid_sizes(size: tuple[int, int], min_side: int = PYRAMID_MIN_SIDE) -> list[tuple[int, int]]:
     """Return the (H, W) of each level, coarsest first; the last is ``size`` itself.
 
@@ -26,8 +31,7 @@ def pyramid_sizes(size: tuple[int, int], min_side: int = PYRAMID_MIN_SIDE) -> li
     h, w = int(size[0]), int(size[1])
     sizes = [(h, w)]
     while max(sizes[0]) // PYRAMID_FACTOR >= min_side:
-        ph, pw = sizes[0]
-        sizes.insert(0, (max(1, round(ph / PYRAMID_FACTOR)), max(1, round(pw / PYRAMID_FACTOR))))
+        sizes.insert(0, _coarser(sizes[0]))
     return sizes
 
 
@@ -79,10 +83,8 @@ def add_start_level(sizes: list[tuple[int, int]], level_steps: list[int]) -> tup
     """
     if len(sizes) < 2 or level_steps[0] < 2:
         return list(sizes), list(level_steps)
-    h, w = sizes[0]
-    start = (max(1, round(h / PYRAMID_FACTOR)), max(1, round(w / PYRAMID_FACTOR)))
     first = level_steps[0]
-    return [start, *sizes], [first - first // 2, first // 2, *level_steps[1:]]
+    return [_coarser(sizes[0]), *sizes], [first - first // 2, first // 2, *level_steps[1:]]
 
 
 def resize(img: Tensor, size: tuple[int, int]) -> Tensor:

@@ -6,6 +6,7 @@ import torch
 import nstutils as nu
 from nstutils.device import choose_precision
 from nstutils.memory import check_memory
+from nstutils.provenance import stylize_kwargs
 from nstutils.pyramid import add_start_level, pyramid_sizes, resize, split_steps
 
 LAYERS = (*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers)
@@ -54,10 +55,10 @@ def test_the_start_level_is_recorded_and_refused_with_auto(content, style, extra
     assert r.params["level_steps"] == [2, 1, 1]
     off = nu.stylize(big, style, extractor, steps=4, precision="fp32", start_level=False)
     assert off.params["start_level"] is False and off.params["levels"] == [[32, 128], [64, 256]]
-    kwargs = nu.provenance.stylize_kwargs(r.params)
+    kwargs = stylize_kwargs(r.params)
     assert kwargs["start_level"] is True
     old = {k: v for k, v in r.params.items() if k != "start_level"}  # saved before the start level
-    assert nu.provenance.stylize_kwargs(old)["start_level"] is False
+    assert stylize_kwargs(old)["start_level"] is False
     with pytest.raises(ValueError, match="start_level=True cannot go with style_weight='auto'"):
         nu.stylize(big, style, extractor, steps=4, style_weight="auto", start_level=True)
     with pytest.raises(ValueError, match="start_level must be True, False or None"):
