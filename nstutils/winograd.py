@@ -30,7 +30,7 @@ kernels, which cuts the overlapping tiles out of the image and transforms them i
 matrix products then read the tiles where that convolution wrote them. The backward pass (the
 gradient with respect to the input; the weights are frozen) is itself a 3x3 convolution, of the
 output's gradient with the kernel flipped and its channels swapped: the same algorithm on U's
-transpose (a view), the flip folded into the tiling. Against the first version of this module
+transpose (a view), the flip folded into the tiling. Against the earlier version of this module
 (the tiles gathered by a copy, transformed by a matrix product, and a backward pass that added
 overlapping tiles back), one evaluation of the default loss took 1.14x less time at 512 px,
 1.09x at 256 px and 1.03x at 128 px on the AMD EPYC (``benchmarks/evaluation.py``). The work is
