@@ -40,18 +40,19 @@ def module_at(rev: str):
     """nstutils/winograd.py as it is at git revision ``rev``, imported under another name."""
     source = subprocess.run(["git", "show", f"{rev}:nstutils/winograd.py"], cwd=HERE.parent, check=True,
                             capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "winograd_at_rev.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("winograd_at_rev", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory() as tmp:  # the module is in memory once executed
+        path = Path(tmp) / "winograd_at_rev.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("winograd_at_rev", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     return module
 
 
 def compare(extractor, side: int, conv3x3s: dict, rounds: int) -> dict:
     content, style = bench.images(side)
-    d = nu.DEFAULTS
-    targets = nu.make_targets(extractor, content, style, content_layers=d.content_layers, style_layers=d.style_layers)
+    targets = nu.make_targets(extractor, content, style, content_layers=bench.D.content_layers,
+                              style_layers=bench.D.style_layers)
     img = content.clone().requires_grad_(True)
 
     def evaluation():

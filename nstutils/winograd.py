@@ -95,9 +95,8 @@ def _winograd(x: Tensor, u: Tensor, bias: Tensor | None, flip: bool = False) -> 
     eh, ew = 4 * th - h, 4 * tw - w  # the rows and columns that complete the last tiles
     a_t = A_T[::-1] if flip else A_T  # with flip, each 4x4 output block is written reversed
     kb = _kron(B_T, x).view(36, 1, 6, 6)  # B^T d B for each 6x6 tile d, as a stride-4 convolution
+    kb = kb.flip(-2, -1) if flip else kb  # with flip, each tile is read from its other corner
     ka = _kron(a_t, x)  # (16, 36): A^T M A
-    if flip:
-        kb = kb.flip(-2, -1)
     top, cols = (eh + 1, (ew + 1, 1)) if flip else (1, (1, ew + 1))  # x padded to (4th + 2, 4tw + 2)
     out = torch.empty(c_out, 4 * th, 4 * tw, dtype=x.dtype, device=x.device)
     step = _band_rows(c_in, tw, th)
