@@ -1,6 +1,6 @@
 """The extra time of ``style_weight="auto"`` against a plain run with a fixed weight, at 512 px.
 
-    python benchmarks/auto_cost.py [--size 512] [--pairs N] [--quick]
+    python benchmarks/auto_cost.py [--size 512] [--pairs N] [--quick] [--start-level]
 
 For each pair (default: the README gallery's first two), runs ``nu.stylize`` with the fixed
 weight 30 and with "auto", every other setting the default, and prints both wall times, the
@@ -9,6 +9,8 @@ time of the tries that "auto" did not keep, the ratio, and what each result keep
 convolutions first. The tries not kept are the extra work (the kept one is the run's first
 level); the two full runs differ also by the line searches' evaluations at their weights, and
 on a shared machine by the load, so "extra / fixed" is the steadier measure of the cost.
+``--start-level`` also runs "auto" with ``start_level=True`` (each try runs the 64 px start level
+and the 128 px level at 512 px, instead of the 128 px level alone) and prints the same columns for it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--pairs", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="64 px and 6 steps: checks that it runs")
+    ap.add_argument("--start-level", action="store_true", help="also auto with start_level=True")
     args = ap.parse_args()
     size, steps = (64, 6) if args.quick else (args.size, nu.DEFAULTS.steps)
     print(f"CPU: {cpu_line()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
@@ -63,16 +66,19 @@ def main() -> None:
                extractor, steps=2)  # warm-up
     print(f"{'pair':48s} {'fixed 30 s':>10s} {'auto s':>8s} {'extra s':>8s} {'ratio':>6s} {'extra/fixed':>6s} {'weight':>7s}  "
           "structure fixed/auto  painting fixed/auto")
+    variants = {"auto": {}, **({"auto, start level": {"start_level": True}} if args.start_level else {})}
     for c_name, s_name in PAIRS[:args.pairs]:
         content = nu.load_image(ROOT / f"data/content/{c_name}.jpg", max_side=size)
         style = nu.load_image(ROOT / f"data/style/{s_name}.jpg", max_side=size)
         fixed, t_fixed = timed(content, style, extractor, steps=steps, style_weight=30.0)
-        auto, t_auto = timed(content, style, extractor, steps=steps, style_weight="auto")
-        s = [structure_kept(content, r.image) for r in (fixed, auto)]
-        p = [style_kept(content, r.image, style, extractor) for r in (fixed, auto)]
-        print(f"{c_name + ' x ' + s_name:48s} {t_fixed:10.1f} {t_auto:8.1f} {auto.params['style_weight_seconds']:8.1f} "
-              f"{t_auto / t_fixed:6.2f} {auto.params['style_weight_seconds'] / t_fixed:6.2f} {auto.params['style_weight']:7.3g}  {s[0]:.3f} / {s[1]:.3f}         "
-              f"{p[0]:.3f} / {p[1]:.3f}", flush=True)
+        s_fixed, p_fixed = structure_kept(content, fixed.image), style_kept(content, fixed.image, style, extractor)
+        for name, kw in variants.items():
+            auto, t_auto = timed(content, style, extractor, steps=steps, style_weight="auto", **kw)
+            s, p = structure_kept(content, auto.image), style_kept(content, auto.image, style, extractor)
+            label = c_name + " x " + s_name + ("" if name == "auto" else f" ({name})")
+            print(f"{label:48s} {t_fixed:10.1f} {t_auto:8.1f} {auto.params['style_weight_seconds']:8.1f} "
+                  f"{t_auto / t_fixed:6.2f} {auto.params['style_weight_seconds'] / t_fixed:6.2f} {auto.params['style_weight']:7.3g}  "
+                  f"{s_fixed:.3f} / {s:.3f}         {p_fixed:.3f} / {p:.3f}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -22,7 +22,7 @@ from .features import VGGFeatures, min_side
 from .heap import kept_heap, room_to_keep
 from .memory import available_memory, check_memory, estimate_memory
 from .objective import Targets, loss_terms, make_targets
-from .pyramid import add_start_level, pyramid_sizes, rescale, resize, split_steps
+from .pyramid import PYRAMID_MIN_SIDE, add_start_level, pyramid_sizes, rescale, resize, split_steps
 from .threads import ThreadGovernor, ThreadReplay, check_threads, governed
 from .layers import check_layers
 from .validate import check_choice, check_image, check_int, check_number, check_seed
@@ -256,19 +256,52 @@ class _Plan:
         opt = _make_optimizer(self.optimizer, img, self.lr, self.lbfgs_history)
         return _Run(img, opt, self.evaluate, targets, weights, self.optimizer, self.level_steps[level], progress, level)
 
+    def run(self, levels: range, img: Tensor, weights: dict, progress: "_Progress",
+            result: "StylizeResult | None" = None) -> "StylizeResult":
+        """Run ``levels`` in turn from ``img``; return the last one's result (``result`` if none ran).
+
+        ``result``: the result of the level before ``levels``, if any, returned marked "interrupted"
+        when Ctrl-C comes while the next level is set up; with None, that Ctrl-C is raised.
+        """
+        for level in levels:
+            try:
+                run = self.level(level, img, weights, progress)
+            except KeyboardInterrupt:
+                if result is None:  # not one step done: nothing to return
+                    raise
+                # Between levels (targets, upsampling, optimizer): the last level's image is the best so far.
+                return replace(result, status="interrupted", loss=None,
+                               message=f"interrupted at step {progress.done + 1}, before pyramid level "
+                                       f"{level + 1} of {len(self.sizes)}; returned the image of step {progress.done}")
+            result = run.loop(measure=level == len(self.sizes) - 1)  # only the full-size image's loss is kept
+            img = result.image
+            if result.status != "completed":
+                break
+        return result
+
+    @property
+    def tried(self) -> int:
+        """The levels that each try of ``style_weight="auto"`` runs: up to the first of 128 px or more.
+
+        With the start level (64 px at 512 px) that is two levels, so a try is judged at 128 px, as
+        without it, but its large shapes were placed where a step costs less than half as much.
+        """
+        return next((i + 1 for i, s in enumerate(self.sizes) if max(s) >= PYRAMID_MIN_SIDE), len(self.sizes))
+
 
 def _choose_style_weight(plan: _Plan, img: Tensor, weights: dict, progress: "_Progress") -> "StylizeResult":
-    """Resolve ``style_weight="auto"``: return the first pyramid level's result at the chosen weight.
+    """Resolve ``style_weight="auto"``: return the result of the tried levels at the chosen weight.
 
     :func:`nstutils.balance.auto_style_weight` picks the weight; each weight it tries is the run's
-    own first level (same size, steps, targets and thread counts), judged by the structure it
-    forecasts (:func:`nstutils.balance.structure_forecast`) against
-    :func:`nstutils.balance.probe_threshold`. The chosen try is kept as the
-    run's first level, so the extra cost is the tries not kept (``params["style_weight_seconds"]``),
-    and a rerun with the chosen weight, which computes that level again, gets the same pixels.
-    A try stops as soon as its forecast falls below the threshold (checked every
-    AUTO_CHECK_EVERY steps), so one that fails costs only the steps up to there; its forecast is
-    recorded where it stopped. Callbacks see each try's steps with ``StepInfo.probe`` set to its weight. A try that
+    own first levels up to 128 px (:attr:`_Plan.tried`: the start level and the one after it, or
+    the first level alone; same sizes, steps, targets and thread counts), judged by the structure
+    it forecasts (:func:`nstutils.balance.structure_forecast`) against
+    :func:`nstutils.balance.probe_threshold`. The chosen try is kept as the run's first levels,
+    so the extra cost is the tries not kept (``params["style_weight_seconds"]``), and a rerun with
+    the chosen weight, which computes those levels again, gets the same pixels. A try stops as
+    soon as its forecast falls below the threshold (checked every AUTO_CHECK_EVERY steps of its
+    last level), so one that fails costs only the steps up to there; its forecast is recorded
+    where it stopped. Callbacks see each try's steps with ``StepInfo.probe`` set to its weight. A try that
     diverges counts as losing the structure; one stopped (by the callback) or interrupted ends the
     run with its image.
     Sets ``weights["style_weight"]`` and the run's ``params``; ``progress`` takes the kept try's steps.
@@ -285,7 +318,8 @@ def _choose_style_weight(plan: _Plan, img: Tensor, weights: dict, progress: "_Pr
         schedule = [[0, torch.get_num_threads()]]
         mark = len(governor.schedule) if isinstance(governor, ThreadGovernor) else 0
         asked, failed = [], []  # steps where the caller's callback asked to stop; the forecast where it fell
-        first_steps = plan.level_steps[0]
+        before = sum(plan.level_steps[:plan.tried - 1])  # the steps before the last tried level
+        tried_steps = before + plan.level_steps[plan.tried - 1]
 
         def check(info: StepInfo) -> bool:
             if progress.callback is not None and progress.callback(info):
@@ -293,8 +327,9 @@ def _choose_style_weight(plan: _Plan, img: Tensor, weights: dict, progress: "_Pr
                 return True
             # The forecast only fell along a level's steps (12 tries: 4 pairs x 3 weights, every 8 steps): a try
             # below the threshold will not come back, so it stops there (a try not kept costs its
-            # steps). The kept try runs all of them: it is the run's first level.
-            if info.step % AUTO_CHECK_EVERY == 0 and info.step < first_steps:
+            # steps). The kept try runs all of them: it is the run's first levels. Checked only in
+            # the last tried level: the forecast's margin was measured on images of 128 px and up.
+            if info.step % AUTO_CHECK_EVERY == 0 and before < info.step < tried_steps:
                 kept = structure_forecast(plan.content, info.image)
                 if kept < threshold:
                     failed.append(kept)
@@ -305,13 +340,13 @@ def _choose_style_weight(plan: _Plan, img: Tensor, weights: dict, progress: "_Pr
                       probe=beta)
         start = time.perf_counter()
         try:
-            r = plan.level(0, img.clone(), {**weights, "style_weight": beta}, p).loop(measure=len(plan.sizes) == 1)
+            r = plan.run(range(plan.tried), img.clone(), {**weights, "style_weight": beta}, p)
         except KeyboardInterrupt:  # while setting the level up: end with the last try, if any
             if not tries:
                 raise
             last = next(reversed(tries))
             r = replace(tries[last][0], status="interrupted", message=f"interrupted while choosing the style "
-                        f"weight; returned the first level's image (step {tries[last][1].done})")
+                        f"weight; returned the last try's image (step {tries[last][1].done})")
             tries[last] = (r, *tries[last][1:4], None)
             raise _Ended(last) from None
         if isinstance(governor, ThreadGovernor):
@@ -332,12 +367,12 @@ def _choose_style_weight(plan: _Plan, img: Tensor, weights: dict, progress: "_Pr
     weights["style_weight"] = beta
     progress.params.update(style_weight=beta, style_weight_seconds=seconds,
                            style_weight_probes=[[b, t[4]] for b, t in tries.items() if t[4] is not None])
-    if beta not in tries:  # none passed: the range's lowest weight (never tried) is the first level
+    if beta not in tries:  # none passed: the range's lowest weight (never tried) runs the tried levels
         if isinstance(governor, ThreadReplay):
             governor.reset(0)
         elif isinstance(governor, ThreadGovernor):
             governor.schedule = [[0, torch.get_num_threads()]]
-        return plan.level(0, img, weights, progress).loop(measure=len(plan.sizes) == 1)
+        return plan.run(range(plan.tried), img, weights, progress)
     result, p, schedule = tries[beta][:3]
     progress.done, progress.history, progress.snapshots = p.done, p.history, p.snapshots
     if isinstance(governor, ThreadReplay):
@@ -418,10 +453,13 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
             continues at full size without a pyramid.
         start_level: one more pyramid level before the coarsest, at half its size, with half its
             steps (:func:`nstutils.pyramid.add_start_level`; 48, 48, 24 and 24 steps at 64, 128,
-            256 and 512 px). None (the default): with a numeric style weight, not with "auto",
-            whose tries are the first level and are judged at 128 px and up (True with "auto"
-            raises ValueError). ``params["start_level"]`` records it, so that a rerun with the
-            weight "auto" chose (:func:`nstutils.provenance.stylize_kwargs`) gets the same pixels.
+            256 and 512 px). None (the default): with a numeric style weight, not with "auto".
+            True with "auto" makes each try run the start level and the one after it, judged at
+            128 px as without it (``_choose_style_weight``); measured on the 32 sample pairs at
+            256 px, those tries forecast the result less well (one pair ended below the structure
+            threshold; README, "Every photo with every painting"), so it is not the default.
+            ``params["start_level"]`` records it, so that a rerun with the weight "auto" chose
+            (:func:`nstutils.provenance.stylize_kwargs`) gets the same pixels.
         precision: "fp32", "bf16" (convolutions in bfloat16, losses in float32) or "auto"
             (bf16 where the device runs it natively; see :mod:`nstutils.device`).
         conv: how the convolutions compute: "direct" (torch's), "winograd" (Winograd's F(4x4, 3x3),
@@ -456,9 +494,6 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
     full = tuple(content.shape[-2:])
     if start_level not in (None, True, False):
         raise ValueError(f"start_level must be True, False or None, got {start_level!r}")
-    if auto and start_level:
-        raise ValueError("start_level=True cannot go with style_weight='auto': its tries are the first "
-                         "pyramid level, judged at 128 px and up; leave start_level out")
     start_level = not auto if start_level is None else start_level
     sizes, level_steps = levels(full, (*content_layers, *style_layers), steps,
                                 pyramid and not isinstance(init, Tensor), start_level=start_level)
@@ -495,24 +530,10 @@ def stylize(content: Tensor, style, extractor: VGGFeatures | None = None, *,
         result, first = None, 0
         if auto:
             result = _choose_style_weight(plan, img, weights, progress)
-            img, first = result.image, 1
-            if result.status != "completed" or len(sizes) == 1:
-                first = len(sizes)  # nothing left to run
-        for level in range(first, len(sizes)):
-            try:
-                run = plan.level(level, img, weights, progress)
-            except KeyboardInterrupt:
-                if result is None:  # not one step done: nothing to return
-                    raise
-                # Between levels (targets, upsampling, optimizer): the last level's image is the best so far.
-                result = replace(result, status="interrupted", loss=None,
-                                 message=f"interrupted at step {progress.done + 1}, before pyramid level "
-                                         f"{level + 1} of {len(sizes)}; returned the image of step {progress.done}")
-                break
-            result = run.loop(measure=level == len(sizes) - 1)  # only the full-size image's loss is kept
-            img = result.image
+            img, first = result.image, plan.tried
             if result.status != "completed":
-                break
+                first = len(sizes)  # nothing left to run
+        result = plan.run(range(first, len(sizes)), img, weights, progress, result)
     if isinstance(governor, ThreadGovernor):
         params["thread_changes"] = governor.changes  # (seconds into the run, threads) when crowded
     if content.device.type == "cpu":  # results depend on the thread count: a rerun replays it

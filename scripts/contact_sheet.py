@@ -1,6 +1,6 @@
 """Contact sheet: every content photo of data/ with every painting, with what each result keeps.
 
-Usage: python scripts/contact_sheet.py before|after [--size 256] [--reuse] [--pair CONTENT STYLE ...]
+Usage: python scripts/contact_sheet.py before|after [--size 256] [--reuse] [--start-level] [--pair CONTENT STYLE ...]
 
 ``before`` runs ``nu.stylize`` with the fixed style weight 30 (the default before "auto");
 ``after`` with ``style_weight="auto"``. Every other setting is the default. Writes
@@ -8,7 +8,9 @@ docs/contact_sheet_<which>.jpg (rows: photos, columns: paintings; under each res
 structure kept "S", painting kept "P", see nstutils.balance, and the style weight "w") and
 docs/contact_sheet_<which>.json (the numbers), and keeps each result as a PNG with its
 settings in out/contact_sheet/<which>/; a --size other than 256 adds "_<size>" to these
-names. ``--reuse`` skips pairs whose PNG is already there.
+names. ``--reuse`` skips pairs whose PNG is already there. ``--start-level`` runs "after" with
+``start_level=True`` (each try of "auto" runs the start level and the level after it) and adds
+"_start_level" to the names.
 Takes about 10 minutes per sheet at 256 px on a quiet 2-core CPU ("after": about 1.6x that).
 On a busy machine, ``OMP_NUM_THREADS=1`` was 3x faster per pair (threads waiting for each other).
 """
@@ -34,13 +36,13 @@ TILE = 168  # longer side of a tile in the sheet, pixels
 LABEL = 30  # height of the text under each tile
 
 
-def run_pair(content, style, extractor, weight, path: Path, reuse: bool) -> dict:
+def run_pair(content, style, extractor, weight, path: Path, reuse: bool, **kwargs) -> dict:
     """Stylize one pair (or read it back), measure it and return a row of the sheet's table."""
     if reuse and path.exists():
         saved = read_result(path)
         image, params, seconds = saved.image, saved.params, saved.params.get("seconds", float("nan"))
     else:
-        result = nu.stylize(content, style, extractor, style_weight=weight)
+        result = nu.stylize(content, style, extractor, style_weight=weight, **kwargs)
         image, params, seconds = result.image, {**result.params, "seconds": result.seconds}, result.seconds
         path.parent.mkdir(parents=True, exist_ok=True)
         save_result(nu.StylizeResult(image, [], [], params, seconds), path)
@@ -83,16 +85,18 @@ def main() -> None:
     parser.add_argument("which", choices=tuple(WEIGHTS))
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--reuse", action="store_true", help="read results already in out/contact_sheet/")
+    parser.add_argument("--start-level", action="store_true", help="start_level=True (with 'after': tries of two levels)")
     parser.add_argument("--pair", nargs=2, action="append", metavar=("CONTENT", "STYLE"),
                         help="only these pairs (names without .jpg; repeat it): numbers only, no sheet")
     args = parser.parse_args()
     weight = WEIGHTS[args.which]
-    tag = "" if args.size == 256 else f"_{args.size}"  # other sizes get their own files
+    tag = ("" if args.size == 256 else f"_{args.size}") + ("_start_level" if args.start_level else "")  # own files
+    kwargs = {"start_level": True} if args.start_level else {}
     load = lambda kind: {p.stem: nu.load_image(p, max_side=args.size) for p in sorted((ROOT / "data" / kind).glob("*.jpg"))}
     contents, styles = load("content"), load("style")
     extractor = nu.VGGFeatures(nu.load_vgg19(), layers=(*nu.DEFAULTS.content_layers, *nu.DEFAULTS.style_layers))
-    print(f"{args.which}: style_weight={weight}, {args.size} px, {platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads", flush=True)
+    print(f"{args.which}: style_weight={weight}, {args.size} px, {'start_level=True, ' if kwargs else ''}{platform.machine()}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     rows, start = {}, time.perf_counter()
     pairs = [tuple(p) for p in args.pair] if args.pair else [(c, s) for c in contents for s in styles]
     for c_name, s_name in pairs:
@@ -100,7 +104,7 @@ def main() -> None:
             parser.error(f"no pair {c_name} x {s_name}: photos {', '.join(contents)}; paintings {', '.join(styles)}")
     for c_name, s_name in pairs:
         path = ROOT / "out/contact_sheet" / f"{args.which}{tag}" / f"{c_name}__{s_name}.png"
-        rows[(c_name, s_name)] = r = run_pair(contents[c_name], styles[s_name], extractor, weight, path, args.reuse)
+        rows[(c_name, s_name)] = r = run_pair(contents[c_name], styles[s_name], extractor, weight, path, args.reuse, **kwargs)
         print(f"{c_name:24s} x {s_name:28s} w {r['style_weight']:7.3g}  structure {r['structure']:.3f}  "
               f"painting {r['painting']:.3f}  {r['seconds']:.1f} s", flush=True)
     print(f"total {time.perf_counter() - start:.0f} s")

@@ -145,11 +145,37 @@ def test_auto_tries_are_the_runs_first_level_and_the_kept_one_is_reused(big, sty
     assert [h.step for h in r.history] == list(range(1, first + rest + 1))
     assert [s for s, _ in r.snapshots] == [0, 4, 8, 12, 16]  # the kept try's, then the run's
     assert r.params["style_weight_seconds"] > 0  # the tries not kept
-    assert r.params["start_level"] is False  # "auto" has no start level, and a rerun must say so
+    assert r.params["start_level"] is False  # "auto" has no start level by default, and a rerun must say so
     again = nu.stylize(big, style, extractor, steps=18, style_weight=kept, snapshot_every=4,
                        threads=r.params["thread_schedule"], start_level=r.params["start_level"])
     torch.testing.assert_close(again.image, r.image, rtol=0, atol=0)
     assert [h.total for h in again.history] == [h.total for h in r.history]
+
+
+def test_auto_with_the_start_level_tries_two_levels_and_judges_the_second(big, style, extractor, monkeypatch):
+    seen, judged = [], []
+    monkeypatch.setattr(balance, "probe_threshold", lambda levels: 0.0 if levels == 3 else 1.0)
+    real = balance.structure_forecast
+
+    def forecast(c, r):
+        judged.append(tuple(r.shape[-2:]))
+        return -0.5 if seen and seen[-1][1] == 30.0 else real(c, r)
+
+    monkeypatch.setattr(balance, "structure_forecast", forecast)
+    r = nu.stylize(big, style, extractor, steps=18, style_weight="auto", start_level=True,
+                   callback=lambda info: seen.append((info.step, info.probe, tuple(info.image.shape[-2:]))))
+    assert r.params["start_level"] is True and r.params["levels"] == [[16, 64], [32, 128], [64, 256]]
+    assert r.params["level_steps"] == [6, 6, 6]
+    assert set(judged) == {(32, 128)}  # never at the 16 x 64 start level
+    assert [s for s, p, _ in seen if p == 30.0] == list(range(1, 9))  # judged at step 8, in the second level
+    kept = r.params["style_weight"]
+    assert kept != 30.0 and kept == r.params["style_weight_probes"][-1][0]
+    assert [(s, size) for s, p, size in seen if p == kept] == (
+        [(s, (16, 64)) for s in range(1, 7)] + [(s, (32, 128)) for s in range(7, 13)])  # the kept try: both levels
+    assert [(s, size) for s, p, size in seen if p is None] == [(s, (64, 256)) for s in range(13, 19)]  # then the last
+    again = nu.stylize(big, style, extractor, steps=18, style_weight=kept, threads=r.params["thread_schedule"],
+                       start_level=r.params["start_level"])
+    torch.testing.assert_close(again.image, r.image, rtol=0, atol=0)
 
 
 def test_auto_replays_a_thread_schedule_in_every_try(big, style, extractor):

@@ -48,7 +48,7 @@ def test_a_pyramid_starts_one_level_coarser_with_half_the_coarsest_steps():
     assert nu.optimize.levels((60, 512), LAYERS, 144, True) == ([(30, 256), (60, 512)], [96, 48])
 
 
-def test_the_start_level_is_recorded_and_refused_with_auto(content, style, extractor):
+def test_the_start_level_is_recorded_and_checked(content, style, extractor):
     big = torch.nn.functional.interpolate(content, size=(64, 256), mode="bilinear").clamp(0, 1)
     r = nu.stylize(big, style, extractor, steps=4, precision="fp32")
     assert r.params["start_level"] is True and r.params["levels"] == [[16, 64], [32, 128], [64, 256]]
@@ -59,8 +59,6 @@ def test_the_start_level_is_recorded_and_refused_with_auto(content, style, extra
     assert kwargs["start_level"] is True
     old = {k: v for k, v in r.params.items() if k != "start_level"}  # saved before the start level
     assert stylize_kwargs(old)["start_level"] is False
-    with pytest.raises(ValueError, match="start_level=True cannot go with style_weight='auto'"):
-        nu.stylize(big, style, extractor, steps=4, style_weight="auto", start_level=True)
     with pytest.raises(ValueError, match="start_level must be True, False or None"):
         nu.stylize(big, style, extractor, steps=4, start_level="yes")
 
