@@ -311,6 +311,8 @@ def _choose_style_weight(plan: _Plan, img: Tensor, weights: dict, progress: "_Pr
     governor = progress.governor
     threshold = probe_threshold(len(plan.sizes))
     tries: dict[float, tuple] = {}  # weight -> (result, progress, thread schedule, seconds, forecast or None)
+    before = sum(plan.level_steps[:plan.tried - 1])  # a try's steps before its last level, where it is judged
+    tried_steps = before + plan.level_steps[plan.tried - 1]
 
     def attempt(beta: float) -> float:
         if isinstance(governor, ThreadReplay):
@@ -318,8 +320,6 @@ def _choose_style_weight(plan: _Plan, img: Tensor, weights: dict, progress: "_Pr
         schedule = [[0, torch.get_num_threads()]]
         mark = len(governor.schedule) if isinstance(governor, ThreadGovernor) else 0
         asked, failed = [], []  # steps where the caller's callback asked to stop; the forecast where it fell
-        before = sum(plan.level_steps[:plan.tried - 1])  # the steps before the last tried level
-        tried_steps = before + plan.level_steps[plan.tried - 1]
 
         def check(info: StepInfo) -> bool:
             if progress.callback is not None and progress.callback(info):

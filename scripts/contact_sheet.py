@@ -11,7 +11,8 @@ settings in out/contact_sheet/<which>/; a --size other than 256 adds "_<size>" t
 names. ``--reuse`` skips pairs whose PNG is already there. ``--start-level`` runs "after" with
 ``start_level=True`` (each try of "auto" runs the start level and the level after it) and adds
 "_start_level" to the names.
-Takes about 10 minutes per sheet at 256 px on a quiet 2-core CPU ("after": about 1.6x that).
+Takes about 10 minutes per sheet at 256 px on a quiet 2-core CPU ("after": about 1.6x that; 28
+minutes on a 2-core AVX2-only AMD EPYC in fp32, 22 with --start-level).
 On a busy machine, ``OMP_NUM_THREADS=1`` was 3x faster per pair (threads waiting for each other).
 """
 
