@@ -28,6 +28,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,6 +111,14 @@ def scorer(content, style, extractor):
         with torch.no_grad():
             return float(nu.loss_terms(img, extractor, targets, **WEIGHTS)["total"])
     return score
+
+
+def saved_loss(image, score) -> float:
+    """``score`` of ``image`` as a PNG file holds it (8 bits per value): what a saved result scores."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "out.png"
+        nu.save_image(image, path)
+        return score(nu.load_image(path))
 
 
 def step_times(run, warmup):
@@ -306,16 +315,22 @@ def conv_micro(side, precision, repeats):
     return dict(best=best, best_shape=best_shape, rates=rates)
 
 
-def plot(rows, path):
+def plot(rows, path, m):
+    """Seconds per step against the image size (log-log), titled with the machine ``m``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
     fig, ax = plt.subplots(figsize=(5, 3.5))
     px = [r["pixels"] for r in rows]
-    ax.loglog(px, [r["baseline"] for r in rows], "o-", label="textbook baseline")
-    ax.loglog(px, [r["ours"] for r in rows], "s-", label="nstutils.stylize")
-    ax.set_xlabel("pixels")
+    ax.loglog(px, [r["baseline"] for r in rows], "o-", label="textbook baseline (fp32)")
+    ax.loglog(px, [r["ours"] for r in rows], "s-", label=f"nstutils.stylize ({m['precision']})")
+    # Ticks at the measured sizes, named by their longer side: log-scale minor labels overlap.
+    ax.set_xticks(px, [f"{r['side']} px" for r in rows])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("image (longer side; pixels grow as its square)")
     ax.set_ylabel("seconds per step")
+    ax.set_title(f"{m['cpu']}, {m['cores']} cores", fontsize=9)
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
@@ -357,7 +372,7 @@ def markdown(out) -> str:
     for side in sorted({s for _, s in mem}):
         b, o = mem.get(("baseline", side)), mem.get(("ours", side))
         est = f" (estimate {o['estimate'] / 2**30:.1f})" if o and o["estimate"] else ""
-        lines.append(f"| peak memory, {side} px, GB | {b['peak'] / 2**30:.2f} | "
+        lines.append(f"| peak memory, {side} px, GiB | {b['peak'] / 2**30:.2f} | "
                      f"{o['peak'] / 2**30:.2f}{est} | |" if b and o else f"| peak memory, {side} px | | | |")
     for f in out.get("flops", []):
         lines.append(f"| forward+backward at {f['side']} px, {f['precision']} | | {f['gflops']:.0f} GFLOP/s | "
@@ -412,7 +427,7 @@ def main(argv=None):
     if "steps" not in args.skip:
         print("1. seconds per step", flush=True)
         out["steps"] = seconds_per_step(vgg, extractor, (64, 128) if q else (256, 512, 1024), 4 if q else 6)
-        plot(out["steps"], HERE / "results" / ("quick.png" if q else "seconds_per_step.png"))
+        plot(out["steps"], HERE / "results" / ("quick.png" if q else "seconds_per_step.png"), here)
     if "quality" not in args.skip:
         print("2. time to quality", flush=True)
         reuse = json.loads(path.read_text())["quality"] if args.reuse_baseline else None
@@ -425,8 +440,8 @@ def main(argv=None):
             for method in ("baseline", "ours"):
                 m = peak_memory(method, side, 2 if method == "baseline" else 10)
                 out["memory"].append(m)
-                est = f" (estimated {m['estimate'] / 2**30:.2f} GB)" if m["estimate"] else ""
-                print(f"  {side:5d} px {method:8s}: {m['peak'] / 2**30:.2f} GB{est}", flush=True)
+                est = f" (estimated {m['estimate'] / 2**30:.2f} GiB)" if m["estimate"] else ""
+                print(f"  {side:5d} px {method:8s}: {m['peak'] / 2**30:.2f} GiB{est}", flush=True)
     if "flops" not in args.skip:
         print("4. GFLOP/s", flush=True)
         out["flops"] = [flops_section(extractor, 128 if q else 512, p, 3 if q else 5)

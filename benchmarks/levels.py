@@ -37,7 +37,6 @@ import contextlib
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from unittest import mock
@@ -80,10 +79,7 @@ def run_split(content, style, extractor, split: list[int] | None, score, conv: s
             seconds = time.perf_counter() - start
     finally:
         extractor_hook.remove()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "out.png"
-        nu.save_image(result.image, path)
-        loss = score(nu.load_image(path))
+    loss = bench.saved_loss(result.image, score)
     rows, last = [], start
     for level, (size, n) in enumerate(zip(result.params["levels"], result.params["level_steps"])):
         ends = [t for lv, t in stamps if lv == level]
