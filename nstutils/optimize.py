@@ -619,7 +619,8 @@ class _Run:
         self.cache: tuple[Tensor, Tensor, dict, float] | None = None
 
     def closure(self) -> Tensor:
-        """Return the loss of the current image, clamped (:func:`as_saved`); leave its gradient in ``img.grad``.
+        """Return what L-BFGS minimizes, the loss of the current image clamped (:func:`as_saved`) plus
+        :func:`range_penalty`; leave its gradient in ``img.grad``. The step's record keeps the loss alone.
 
         Every L-BFGS ``.step()`` (max_iter=1) starts by evaluating the point that its previous
         line search evaluated and accepted; reusing that evaluation when the image is bit-for-bit
