@@ -117,6 +117,18 @@ def range_penalty(img: Tensor, weight: float | None = None) -> Tensor:
     return w * (img - img.clamp(0, 1)).square().mean()
 
 
+def lbfgs_objective(img: Tensor, evaluate, targets: Targets, **weights) -> tuple[dict, Tensor]:
+    """What ``stylize``'s L-BFGS minimizes: the loss of the clamped image plus the pull into the range.
+
+    J(x) = L(clamp(x, 0, 1)) + range_penalty(x). Returns (the weighted terms of the clamped image,
+    :func:`as_saved`, as :func:`nstutils.objective.loss_terms` gives them; J as a scalar tensor).
+    The terms are what runs report; J is what a hand-written L-BFGS loop must minimize to land
+    where ``stylize`` does (notebooks/04_optimization.ipynb, section 3).
+    """
+    terms = loss_terms(as_saved(img), evaluate, targets, **weights)
+    return terms, terms["total"] + range_penalty(img)
+
+
 @dataclass(frozen=True)
 class StepRecord:
     """Losses of the image that step ``step`` started from (weighted terms), and time so far."""
@@ -632,8 +644,7 @@ class _Run:
             _, grad, terms, _ = self.cache
             self.img.grad = grad.clone()
         else:
-            t = loss_terms(as_saved(self.img), self.evaluate, self.targets, **self.weights)
-            objective = t["total"] + range_penalty(self.img)
+            t, objective = lbfgs_objective(self.img, self.evaluate, self.targets, **self.weights)
             total = float(objective.detach())
             if not math.isfinite(total):
                 raise _Diverged(total)

@@ -229,6 +229,31 @@ def test_pixels_pushed_beyond_the_range_come_back(content, style, extractor, mon
     assert stuck > 0.02 and pulled < stuck / 3, (stuck, pulled)
 
 
+def test_a_hand_written_lbfgs_loop_on_lbfgs_objective_lands_where_stylize_does(content, style, extractor):
+    """Notebook 04 (section 3) checks its own loop against stylize with assert_close: both must
+    minimize the same function, also when pixels leave [0, 1] (the weight 1000 pushes them out)."""
+    from nstutils import optimize
+
+    d, w = nu.DEFAULTS, dict(content_weight=1.0, style_weight=1000.0, tv_weight=1.0)
+    targets = nu.make_targets(extractor, content, style, content_layers=d.content_layers, style_layers=d.style_layers)
+    x = content.clone().requires_grad_(True)
+    lr = optimize.DEFAULT_LR["lbfgs"]
+    opt = torch.optim.LBFGS([x], lr=lr * optimize.LBFGS_FIRST_CHANGE * x.numel(), max_iter=1,
+                            max_eval=optimize.LBFGS_MAX_EVAL, history_size=d.lbfgs_history, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        objective = optimize.lbfgs_objective(x, extractor, targets, **w)[1]
+        objective.backward()
+        return objective
+    for _ in range(10):
+        opt.step(closure)
+        opt.param_groups[0]["lr"] = lr
+    ref = nu.stylize(content, style, extractor, steps=10, pyramid=False, precision="fp32", conv="direct", **w)
+    assert x.detach().min() < 0 or x.detach().max() > 1
+    torch.testing.assert_close(x.detach().clamp(0, 1), ref.image)
+
+
 def test_losses_score_the_clamped_image_the_run_will_save(content, style, extractor, monkeypatch):
     """L-BFGS's pixels are unbounded, but the losses score them clamped (optimize.as_saved): the
     loss the run minimizes is the loss of the image it returns (range_penalty is zero there), and a
